@@ -53,8 +53,9 @@ impl CliError {
         .hint(format!("pass {flag}"))
     }
     pub fn unknown_provider(p: &str) -> Self {
+        let known = crate::providers::registry().sorted_ids().join(", ");
         Self::not_found(format!("Unknown provider: {p}"))
-            .hint("run `hermes auth add --help` or see `hermes model --list` for provider ids")
+            .hint(format!("known providers: {known}; custom endpoints from config.yaml are `custom:<name>`"))
     }
 
     pub fn exit_code(&self) -> u8 {
