@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ -f tests/oauth-server/package-lock.json ] && [ ! -d tests/oauth-server/node_modules ]; then
-  (cd tests/oauth-server && npm ci --no-audit --no-fund --loglevel=error)
+if [ -f tests/oauth-server/install.sh ]; then
+  bash tests/oauth-server/install.sh
 fi
 
 cargo fmt --all -- --check

@@ -54,8 +54,9 @@ impl CliError {
     }
     pub fn unknown_provider(p: &str) -> Self {
         let known = crate::providers::registry().sorted_ids().join(", ");
-        Self::not_found(format!("Unknown provider: {p}"))
-            .hint(format!("known providers: {known}; custom endpoints from config.yaml are `custom:<name>`"))
+        Self::not_found(format!("Unknown provider: {p}")).hint(format!(
+            "known providers: {known}; custom endpoints from config.yaml are `custom:<name>`"
+        ))
     }
 
     pub fn exit_code(&self) -> u8 {
