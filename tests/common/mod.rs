@@ -358,3 +358,21 @@ pub fn manual_entry(id: &str, label: &str, priority: i64, key: &str) -> Value {
         "request_count": 0
     })
 }
+
+/// Every file under `dir`, as paths relative to it (sorted).
+pub fn home_listing_recursive(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, d: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.push(p.strip_prefix(base).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut v = vec![];
+    walk(dir, dir, &mut v);
+    v.sort();
+    v
+}
