@@ -645,18 +645,25 @@ impl CredentialPool {
 
     /// A label `base-N` (N from `count + 1` up) that no entry has yet.
     pub fn next_free_label(&self, base: &str) -> String {
-        let mut n = self.entries.len() + 1;
-        loop {
-            let candidate = format!("{base}-{n}");
-            if !self
-                .entries
-                .iter()
-                .any(|e| e.label.eq_ignore_ascii_case(&candidate))
-            {
-                return candidate;
-            }
-            n += 1;
-        }
+        free_label(&self.entries, base)
+    }
+
+    /// Appends `entry` like [`Self::add`], labelled with the first free `base-N` among the
+    /// entries on disk at write time (under the lock), so parallel adds never share a default
+    /// label. Returns the 1-based position and the label.
+    pub fn add_with_free_label(
+        &mut self,
+        mut entry: PoolEntry,
+        base: &str,
+    ) -> Result<(usize, String), PoolError> {
+        entry.normalize_auth_type(&self.key);
+        self.mutate(|fresh| {
+            entry.priority = fresh.iter().map(|e| e.priority).max().map_or(0, |m| m + 1);
+            entry.label = free_label(fresh, base);
+            let label = entry.label.clone();
+            fresh.push(entry);
+            (fresh.len(), label)
+        })
     }
 
     /// Takes a lease on a credential (soft cap 1 per credential) for a parallel worker.
@@ -740,3 +747,18 @@ fn singleton_tokens(
 
 #[cfg(test)]
 mod tests;
+
+/// The first `base-N` (N from `entries.len() + 1` up) that no entry uses as its label.
+fn free_label(entries: &[PoolEntry], base: &str) -> String {
+    let mut n = entries.len() + 1;
+    loop {
+        let candidate = format!("{base}-{n}");
+        if !entries
+            .iter()
+            .any(|e| e.label.eq_ignore_ascii_case(&candidate))
+        {
+            return candidate;
+        }
+        n += 1;
+    }
+}

@@ -90,14 +90,14 @@ pub fn execute(ctx: &PoolContext, s: AddSettings) -> Result<(), CliError> {
 fn add_api_key(ctx: &PoolContext, s: AddSettings) -> Result<(), CliError> {
     let mut pool = CredentialPool::load(ctx, &s.pool_key)?;
     let default_label = pool.next_free_label("api-key");
+    // `None` = the default label, picked again under the lock when the entry is written.
     let label = match s.label {
-        Some(l) => l,
+        Some(l) => Some(l),
         None if ui::stdin_is_tty() => {
             ui::prompt_line(&format!("Label (optional, default: {default_label}): "))
                 .filter(|l| !l.is_empty())
-                .unwrap_or(default_label)
         }
-        None => default_label,
+        None => None,
     };
     let key = match s.api_key {
         Some(k) if !k.is_empty() => k,
@@ -113,7 +113,7 @@ fn add_api_key(ctx: &PoolContext, s: AddSettings) -> Result<(), CliError> {
         },
     };
     manage::unsuppress_for_add(ctx, &s.pool_key)?;
-    let n = manage::add_api_key(&mut pool, &label, &key)?;
+    let (n, label) = manage::add_api_key(&mut pool, label.as_deref(), &key)?;
     say(format!("Added {} credential #{n}: \"{label}\"", s.pool_key));
     Ok(())
 }
