@@ -129,3 +129,53 @@ impl FakeModels {
             .count()
     }
 }
+
+/// Pseudo-terminal helpers (rexpect).
+pub mod pty {
+    use std::process::Command;
+
+    use rexpect::process::WaitStatus;
+    use rexpect::session::{PtySession, spawn_command};
+
+    pub const ENTER: &str = "\r";
+    pub const ESC: &str = "\x1b";
+
+    pub fn spawn(cmd: Command) -> PtySession {
+        spawn_command(cmd, Some(20_000)).expect("spawn on a pty")
+    }
+
+    /// Sends Esc alone (the reader waits briefly for a following byte before calling it Esc).
+    pub fn esc(p: &mut PtySession) {
+        p.send(ESC).unwrap();
+        p.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+
+    pub fn send(p: &mut PtySession, s: &str) {
+        p.send(s).unwrap();
+        p.flush().unwrap();
+    }
+
+    /// Waits for the end and returns the exit code (signals count as failure).
+    pub fn finish(mut p: PtySession) -> (i32, String) {
+        let rest = p.exp_eof().unwrap_or_default();
+        match p.process().wait().unwrap() {
+            WaitStatus::Exited(_, code) => (code, rest),
+            other => panic!("process ended by {other:?}; output: {rest}"),
+        }
+    }
+}
+
+/// Waits for `needle` in the output (rexpect decodes bytes one by one, so UTF-8 text is matched
+/// in that form). Returns what came before it.
+pub fn exp(p: &mut rexpect::session::PtySession, needle: &str) -> String {
+    let raw: String = needle.bytes().map(|b| b as char).collect();
+    match p.exp_string(&raw) {
+        Ok(before) => before,
+        Err(e) => {
+            let e = format!("{e}");
+            let bytes: Vec<u8> = e.chars().map(|c| c as u32 as u8).collect();
+            panic!("expected {needle:?}: {}", String::from_utf8_lossy(&bytes))
+        }
+    }
+}

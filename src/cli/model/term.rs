@@ -146,7 +146,9 @@ pub fn select(
         let (rows, cols) = term.size();
         let width = (cols as usize).saturating_sub(1).max(20);
         let room = (rows as usize).saturating_sub(4).max(5);
-        let start = pos.saturating_sub(room.saturating_sub(1));
+        let start = pos
+            .saturating_sub(room / 2)
+            .min(visible.len().saturating_sub(room));
         let mut lines: Vec<String> = vec![paint(title, "1;33")];
         let hint = match &query {
             Some(q) => format!("  Search: {q}▎  BACKSPACE edit  Ctrl+U clear  ESC stop"),
