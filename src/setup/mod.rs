@@ -46,7 +46,13 @@ fn backups(home: &Home) -> Vec<PathBuf> {
                 .is_some_and(|n| n.starts_with("config.yaml.bak."))
         })
         .collect();
-    v.sort();
+    // Oldest first: by modification time, then name.
+    v.sort_by_key(|p| {
+        (
+            std::fs::metadata(p).and_then(|m| m.modified()).ok(),
+            p.clone(),
+        )
+    });
     v
 }
 
@@ -61,10 +67,13 @@ pub fn backup_config(home: &Home) -> Result<Option<PathBuf>, StoreError> {
     };
     let stamp = local_stamp();
     let mut dest = home.dir().join(format!("config.yaml.bak.{stamp}"));
-    let mut n = 1;
+    let mut n = backups(home)
+        .iter()
+        .filter(|p| p.to_string_lossy().contains(&stamp))
+        .count();
     while dest.exists() {
-        dest = home.dir().join(format!("config.yaml.bak.{stamp}_{n}"));
         n += 1;
+        dest = home.dir().join(format!("config.yaml.bak.{stamp}_{n:03}"));
     }
     atomic::write_atomic(&dest, &bytes, 0o600)?;
     let all = backups(home);
