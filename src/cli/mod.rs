@@ -6,6 +6,8 @@ pub mod completion;
 pub mod error;
 pub mod login;
 pub mod logout;
+pub mod model;
+pub mod setup;
 pub mod ui;
 
 use std::io::Write;
@@ -38,6 +40,10 @@ pub enum Command {
     Auth(auth::AuthArgs),
     /// Clear authentication for an inference provider
     Logout(logout::LogoutArgs),
+    /// Select default model and provider
+    Model(model::ModelArgs),
+    /// Interactive setup wizard: provider, model and credential rotation
+    Setup(setup::SetupArgs),
     /// Deprecated: use `hermes auth`, `hermes model` or `hermes setup`
     #[command(hide = true)]
     Login(login::LoginArgs),
@@ -63,6 +69,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Auth(args) => auth::run(args),
         Command::Logout(args) => logout::run(args),
+        Command::Model(args) => model::run(args),
+        Command::Setup(args) => setup::run(args),
         Command::Login(args) => login::run(args),
         Command::Completion(args) => completion::run(args),
     }
