@@ -13,7 +13,8 @@ use rmcp::transport::auth::{
     AuthError, AuthorizationManager, AuthorizationRequest, AuthorizationSession, OAuthClientConfig,
 };
 use rmcp::transport::streamable_http_client::{
-    StreamableHttpClientTransportConfig, StreamableHttpError,
+    AuthRequiredError, InsufficientScopeError, StreamableHttpClientTransportConfig,
+    StreamableHttpError,
 };
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -80,6 +81,54 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     s
 }
 
+/// A 401/403 challenge anywhere in the error's source chain, else the error's text.
+fn classify(e: &(dyn std::error::Error + 'static)) -> ProbeError {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(a) = err.downcast_ref::<AuthRequiredError>() {
+            return ProbeError::Challenge {
+                header: a.www_authenticate_header.clone(),
+                step_up: false,
+            };
+        }
+        if let Some(s) = err.downcast_ref::<InsufficientScopeError>() {
+            return ProbeError::Challenge {
+                header: s.www_authenticate_header.clone(),
+                step_up: true,
+            };
+        }
+        if let Some(h) = err.downcast_ref::<StreamableHttpError<reqwest::Error>>() {
+            match h {
+                StreamableHttpError::AuthRequired(a) => {
+                    return ProbeError::Challenge {
+                        header: a.www_authenticate_header.clone(),
+                        step_up: false,
+                    };
+                }
+                StreamableHttpError::InsufficientScope(s) => {
+                    return ProbeError::Challenge {
+                        header: s.www_authenticate_header.clone(),
+                        step_up: true,
+                    };
+                }
+                _ => {}
+            }
+        }
+        if let Some(ClientInitializeError::TransportError { error, .. }) =
+            err.downcast_ref::<ClientInitializeError>()
+        {
+            cur = Some(error.error.as_ref());
+            continue;
+        }
+        if let Some(d) = err.downcast_ref::<rmcp::transport::DynamicTransportError>() {
+            cur = Some(d.error.as_ref());
+            continue;
+        }
+        cur = err.source();
+    }
+    ProbeError::Other(error_chain(e))
+}
+
 /// MCP `initialize` + `tools/list`, with `token` as bearer when given.
 async fn probe(
     http: &reqwest::Client,
@@ -99,39 +148,21 @@ async fn probe(
     let work = async {
         let running = match info.serve(transport).await {
             Ok(r) => r,
-            Err(ClientInitializeError::TransportError { error, .. }) => {
-                if let Some(e) = error
-                    .error
-                    .downcast_ref::<StreamableHttpError<reqwest::Error>>()
-                {
-                    match e {
-                        StreamableHttpError::AuthRequired(a) => {
-                            return Err(ProbeError::Challenge {
-                                header: a.www_authenticate_header.clone(),
-                                step_up: false,
-                            });
-                        }
-                        StreamableHttpError::InsufficientScope(s) => {
-                            return Err(ProbeError::Challenge {
-                                header: s.www_authenticate_header.clone(),
-                                step_up: true,
-                            });
-                        }
-                        _ => {}
-                    }
-                }
-                return Err(ProbeError::Other(error_chain(error.error.as_ref())));
-            }
-            Err(e) => return Err(ProbeError::Other(error_chain(&e))),
+            Err(e) => return Err(classify(&e)),
         };
-        let tools = running
-            .list_all_tools()
-            .await
-            .map_err(|e| ProbeError::Other(format!("listing tools failed: {}", error_chain(&e))));
+        let tools = running.list_all_tools().await;
         let _ = running.cancel().await;
-        Ok(ProbeReport {
-            tools: tools?.into_iter().map(|t| t.name.to_string()).collect(),
-        })
+        match tools {
+            Ok(t) => Ok(ProbeReport {
+                tools: t.into_iter().map(|t| t.name.to_string()).collect(),
+            }),
+            Err(e) => match classify(&e) {
+                ProbeError::Other(m) => {
+                    Err(ProbeError::Other(format!("listing tools failed: {m}")))
+                }
+                challenge => Err(challenge),
+            },
+        }
     };
     match tokio::time::timeout(timeout, work).await {
         Ok(r) => r,
@@ -175,6 +206,7 @@ pub async fn stored_access_token(
                 client_id: id.clone(),
                 client_secret: server.oauth.client_secret.clone(),
                 redirect_uris: vec![],
+                scope: None,
             },
             true,
         ),
@@ -354,11 +386,23 @@ async fn authorize(
                 client_id: id.clone(),
                 client_secret: o.client_secret.clone(),
                 redirect_uris: vec![redirect.clone()],
+                scope: scope_text.clone(),
             };
             files.write_client(&c, &client_name, scope_text.as_deref())?;
             (c, false)
         }
-        (None, Some(c)) if c.redirect_uris.contains(&redirect) => (c, true),
+        // A stored registration is reused when it fits this redirect and these scopes (a
+        // step-up to wider scopes registers again: servers may pin a client to its scope).
+        (None, Some(c))
+            if c.redirect_uris.contains(&redirect)
+                && c.scope.as_deref().is_none_or(|registered| {
+                    scopes
+                        .iter()
+                        .all(|s| registered.split_whitespace().any(|r| r == s))
+                }) =>
+        {
+            (c, true)
+        }
         (None, _) => {
             let registered = m
                 .register_client(&client_name, &redirect, &scope_refs)
@@ -368,6 +412,7 @@ async fn authorize(
                 client_id: registered.client_id,
                 client_secret: registered.client_secret,
                 redirect_uris: vec![redirect.clone()],
+                scope: scope_text.clone(),
             };
             files.write_client(&c, &client_name, scope_text.as_deref())?;
             (c, true)

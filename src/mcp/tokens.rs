@@ -82,6 +82,8 @@ pub struct ClientInfo {
     pub client_id: String,
     pub client_secret: Option<String>,
     pub redirect_uris: Vec<String>,
+    /// The scope the client was registered for (`None`: unrestricted / unknown).
+    pub scope: Option<String>,
 }
 
 impl TokenFiles {
@@ -198,6 +200,7 @@ impl TokenFiles {
                         .collect()
                 })
                 .unwrap_or_default(),
+            scope: m.get("scope").and_then(Value::as_str).map(str::to_string),
         })
     }
 
