@@ -13,6 +13,7 @@ pub mod clock;
 pub mod envvars;
 pub mod home;
 pub mod jwt;
+pub mod mcp;
 pub mod model;
 pub mod pool;
 pub mod providers;

@@ -6,6 +6,7 @@ pub mod completion;
 pub mod error;
 pub mod login;
 pub mod logout;
+pub mod mcp;
 pub mod model;
 pub mod setup;
 pub mod ui;
@@ -47,6 +48,8 @@ pub enum Command {
     /// Deprecated: use `hermes auth`, `hermes model` or `hermes setup`
     #[command(hide = true)]
     Login(login::LoginArgs),
+    /// Sign in to OAuth-protected MCP servers (login, reauth)
+    Mcp(mcp::McpArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completion(completion::CompletionArgs),
 }
@@ -73,6 +76,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Setup(args) => setup::run(args),
         Command::Login(args) => login::run(args),
         Command::Completion(args) => completion::run(args),
+        Command::Mcp(args) => mcp::run(args),
     }
 }
 
@@ -92,7 +96,10 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = std::io::stdout().flush();
-            eprintln!("{e}");
+            // An empty message means the command already reported the failure on stdout.
+            if !e.message.is_empty() || !e.hints.is_empty() {
+                eprintln!("{e}");
+            }
             ExitCode::from(e.exit_code())
         }
     }
