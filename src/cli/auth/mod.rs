@@ -4,6 +4,7 @@ pub mod add;
 pub mod list;
 pub mod logout;
 pub mod menu;
+pub mod oauth_pkce;
 pub mod remove;
 pub mod reset;
 pub mod status;

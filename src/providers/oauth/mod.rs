@@ -1,0 +1,6 @@
+//! OAuth logins and token refresh, one module per flow.
+
+pub mod anthropic;
+pub mod loopback;
+pub mod pkce;
+pub mod pkce_status;
