@@ -18,14 +18,12 @@ use serde_json::{Value, json};
 struct Seen {
     method: String,
     path: String,
-    #[allow(dead_code)]
     query: String,
     headers: HashMap<String, String>,
     body: String,
 }
 
 impl Seen {
-    #[allow(dead_code)]
     fn form(&self) -> Vec<(String, String)> {
         url::form_urlencoded::parse(self.body.as_bytes())
             .into_owned()
@@ -78,11 +76,14 @@ impl Fake {
                         };
                         let (status, text) = reply(&seen);
                         log.lock().unwrap().push(seen);
-                        axum::response::Response::builder()
-                            .status(status)
-                            .header("content-type", "application/json")
-                            .body(axum::body::Body::from(text))
-                            .unwrap()
+                        let b = axum::response::Response::builder().status(status);
+                        match text.strip_prefix("REDIRECT ") {
+                            Some(loc) => b.header("location", loc).body(axum::body::Body::empty()),
+                            None => b
+                                .header("content-type", "application/json")
+                                .body(axum::body::Body::from(text)),
+                        }
+                        .unwrap()
                     }
                 });
                 axum::serve(listener, app).await.unwrap();
@@ -482,4 +483,341 @@ fn anthropic_refresh_failure_keeps_the_login() {
         env.auth()["credential_pool"]["anthropic"][0]["refresh_token"],
         "sk-ant-ort01-OLD"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Spotify
+// ---------------------------------------------------------------------------------------
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A fake Spotify accounts host: `/authorize` redirects to the loopback with a code and the
+/// request's state (or `forced_state`), `/api/token` issues tokens.
+fn spotify_fake(forced_state: Option<&'static str>) -> Fake {
+    Fake::start(move |s| match s.path.as_str() {
+        "/authorize" => {
+            let q: HashMap<String, String> = url::form_urlencoded::parse(s.query.as_bytes())
+                .into_owned()
+                .collect();
+            let state = forced_state
+                .map(str::to_string)
+                .unwrap_or(q["state"].clone());
+            (
+                302,
+                format!(
+                    "REDIRECT {}?code=spotify-ac-1&state={state}",
+                    q["redirect_uri"]
+                ),
+            )
+        }
+        "/api/token" => {
+            let f: HashMap<String, String> = s.form().into_iter().collect();
+            if f.get("grant_type").map(String::as_str) == Some("refresh_token") {
+                (
+                    200,
+                    json!({"access_token": "spotify-at-2", "expires_in": 3600}).to_string(),
+                )
+            } else {
+                (
+                    200,
+                    json!({"access_token": "spotify-at-1", "refresh_token": "spotify-rt-1",
+                           "token_type": "Bearer", "expires_in": 3600,
+                           "scope": "user-read-playback-state"})
+                    .to_string(),
+                )
+            }
+        }
+        _ => (404, "{}".into()),
+    })
+}
+
+/// A `$BROWSER` stand-in that "clicks" the URL: curl following redirects to the loopback.
+fn browser_script(env: &Env) -> String {
+    let path = env.user.join("browser.sh");
+    std::fs::write(&path, "#!/bin/sh\nexec curl -sSL -o /dev/null \"$1\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn spotify_browser_login_status_and_logout() {
+    let fake = spotify_fake(None);
+    let env = Env::new().var("HERMES_SPOTIFY_ACCOUNTS_BASE_URL", &fake.base);
+    let browser = browser_script(&env);
+    let env = env.var("BROWSER", &browser);
+    let redirect = format!("http://127.0.0.1:{}/spotify/callback", free_port());
+    let out = env.run(
+        &[
+            "auth",
+            "spotify",
+            "login",
+            "--client-id",
+            "CID",
+            "--redirect-uri",
+            &redirect,
+            "--timeout",
+            "20",
+        ],
+        "",
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .starts_with("Starting Spotify PKCE login...\nClient ID: CID\n"),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout
+            .contains("Browser opened for Spotify authorization.\n")
+    );
+    assert!(out.stdout.ends_with(&format!(
+        "Spotify login successful!\n  Auth state: {}\n  Provider state saved under providers.spotify\n  Docs: https://hermes-agent.nousresearch.com/docs/user-guide/features/spotify\n",
+        env.home.join("auth.json").display()
+    )), "{out:?}");
+    let url = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("/authorize?"))
+        .unwrap();
+    let keys: Vec<String> = url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .map(|(k, _)| k.into_owned())
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "client_id",
+            "response_type",
+            "redirect_uri",
+            "scope",
+            "state",
+            "code_challenge_method",
+            "code_challenge"
+        ]
+    );
+    let state = query_param(url, "state");
+    assert_eq!(state.len(), 32);
+    assert!(state.bytes().all(|b| b.is_ascii_hexdigit()));
+    let token = fake.posts("/api/token");
+    assert_eq!(token.len(), 1);
+    let form = token[0].form();
+    let names: Vec<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "client_id",
+            "grant_type",
+            "code",
+            "redirect_uri",
+            "code_verifier"
+        ]
+    );
+    assert_eq!(form[2].1, "spotify-ac-1");
+    assert_eq!(form[3].1, redirect);
+    let auth = env.auth();
+    let sp = &auth["providers"]["spotify"];
+    let keys: Vec<&str> = sp.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "client_id",
+            "redirect_uri",
+            "accounts_base_url",
+            "api_base_url",
+            "scope",
+            "granted_scope",
+            "token_type",
+            "access_token",
+            "refresh_token",
+            "obtained_at",
+            "expires_at",
+            "expires_in",
+            "auth_type"
+        ]
+    );
+    assert_eq!(sp["auth_type"], "oauth_pkce");
+    assert_eq!(sp["access_token"], "spotify-at-1");
+    assert_eq!(sp["granted_scope"], "user-read-playback-state");
+    assert!(auth.get("active_provider").is_none_or(Value::is_null));
+
+    let out = env.run(&["auth", "spotify", "status"], "");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 7, "{out:?}");
+    assert_eq!(lines[0], "spotify: logged in");
+    assert_eq!(lines[1], "  auth_type: oauth_pkce");
+    assert_eq!(lines[2], "  client_id: CID");
+    assert_eq!(lines[4], "  scope: user-read-playback-state");
+
+    let out = env.run(&["auth", "spotify", "logout"], "");
+    assert_eq!(out.code, 0);
+    assert_eq!(
+        out.stdout,
+        "Logged out of Spotify.\nModel provider configuration was unchanged.\n"
+    );
+    assert!(env.auth()["providers"].get("spotify").is_none());
+    let out = env.run(&["auth", "status", "spotify"], "");
+    assert_eq!(out.stdout, "spotify: logged out\n");
+}
+
+#[test]
+fn spotify_wrong_state_is_rejected() {
+    let fake = spotify_fake(Some("0123456789abcdef0123456789abcdef"));
+    let env = Env::new().var("HERMES_SPOTIFY_ACCOUNTS_BASE_URL", &fake.base);
+    let browser = browser_script(&env);
+    let env = env.var("BROWSER", &browser);
+    let redirect = format!("http://127.0.0.1:{}/spotify/callback", free_port());
+    let out = env.run(
+        &[
+            "auth",
+            "spotify",
+            "--client-id",
+            "CID",
+            "--redirect-uri",
+            &redirect,
+            "--timeout",
+            "20",
+        ],
+        "",
+    );
+    assert_eq!(out.code, 1, "{out:?}");
+    assert_eq!(
+        out.stderr.lines().next(),
+        Some("Spotify authorization failed: state mismatch.")
+    );
+    assert!(fake.posts("/api/token").is_empty());
+    assert!(!env.home.join("auth.json").exists());
+}
+
+#[test]
+fn spotify_wrong_state_gets_a_failure_page() {
+    let env = Env::new().var("HERMES_SPOTIFY_ACCOUNTS_BASE_URL", "http://127.0.0.1:9");
+    let port = free_port();
+    let redirect = format!("http://127.0.0.1:{port}/spotify/callback");
+    let mut p = env.spawn(&[
+        "auth",
+        "spotify",
+        "--client-id",
+        "CID",
+        "--redirect-uri",
+        &redirect,
+        "--no-browser",
+        "--timeout",
+        "20",
+    ]);
+    p.until(|l| l.contains("/authorize?"));
+    p.until(|l| l.starts_with("Full setup guide"));
+    let page = http_get(port, "/spotify/callback?code=x&state=evil");
+    assert!(page.starts_with("HTTP/1.1 400"), "{page}");
+    assert!(page.contains("Spotify authorization failed."));
+    let out = p.finish();
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("state mismatch"));
+}
+
+fn http_get(port: u16, target: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(mut s) => {
+                write!(s, "GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+                let mut out = String::new();
+                s.read_to_string(&mut out).unwrap();
+                return out;
+            }
+            Err(e) if Instant::now() > deadline => panic!("connect: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+#[test]
+fn spotify_pasted_redirect_url() {
+    let fake = spotify_fake(None);
+    let env = Env::new().var("HERMES_SPOTIFY_ACCOUNTS_BASE_URL", &fake.base);
+    let redirect = format!("http://127.0.0.1:{}/spotify/callback", free_port());
+    let mut p = env.spawn(&[
+        "auth",
+        "spotify",
+        "--client-id",
+        "CID",
+        "--redirect-uri",
+        &redirect,
+        "--no-browser",
+        "--timeout",
+        "20",
+    ]);
+    let url = p.until(|l| l.contains("/authorize?"));
+    let state = query_param(&url, "state");
+    p.send(&format!("{redirect}?code=pasted-code&state={state}\n"));
+    let out = p.finish();
+    assert_eq!(out.code, 0, "{out:?}");
+    let form = fake.posts("/api/token")[0].form();
+    assert_eq!(form[2], ("code".to_string(), "pasted-code".to_string()));
+    assert_eq!(
+        env.auth()["providers"]["spotify"]["refresh_token"],
+        "spotify-rt-1"
+    );
+}
+
+#[test]
+fn spotify_bad_redirect_and_missing_client_id() {
+    let env = Env::new();
+    let out = env.run(
+        &[
+            "auth",
+            "spotify",
+            "--client-id",
+            "CID",
+            "--redirect-uri",
+            "https://example.com/cb",
+            "--no-browser",
+        ],
+        "",
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("must use http://localhost or http://127.0.0.1"),
+        "{out:?}"
+    );
+    let out = env.run(&["auth", "spotify", "--no-browser"], "");
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stdout.contains("Spotify first-time setup"));
+    assert!(
+        out.stderr.starts_with("Spotify setup cancelled."),
+        "{out:?}"
+    );
+    let redirect = format!("http://127.0.0.1:{}/cb", free_port());
+    let out = env.run(
+        &[
+            "auth",
+            "spotify",
+            "--no-browser",
+            "--timeout",
+            "1",
+            "--redirect-uri",
+            &redirect,
+        ],
+        "MYCID\n",
+    );
+    assert!(
+        out.stdout
+            .contains("Saved HERMES_SPOTIFY_CLIENT_ID to ~/.hermes/.env"),
+        "{out:?}"
+    );
+    assert!(out.stderr.contains("timed out"), "{out:?}");
+    let dotenv = std::fs::read_to_string(env.home.join(".env")).unwrap();
+    assert_eq!(
+        dotenv,
+        format!("HERMES_SPOTIFY_CLIENT_ID=MYCID\nHERMES_SPOTIFY_REDIRECT_URI={redirect}\n")
+    );
+    assert_eq!(mode(&env.home.join(".env")), 0o600);
 }

@@ -198,6 +198,25 @@ pub struct WaitOptions {
 /// (the user typed it into this very terminal). End of input on standard input just stops
 /// reading it. Returns the code.
 pub fn wait_for_code(lb: Loopback, opts: &WaitOptions) -> Result<Received, WaitError> {
+    start(lb, opts).wait()
+}
+
+/// A login whose listener (and paste reader) is running; see [`start`].
+#[derive(Debug)]
+pub struct Pending {
+    rx: mpsc::Receiver<Event>,
+    deadline: Instant,
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Event")
+    }
+}
+
+/// Starts serving the listener (and reading pastes) in the background, so the browser can
+/// be opened afterwards without racing the listener; the timeout counts from here.
+pub fn start(lb: Loopback, opts: &WaitOptions) -> Pending {
     let (tx, rx) = mpsc::channel::<Event>();
     let Loopback { listener, cfg, .. } = lb;
     let state = opts.expected_state.clone();
@@ -246,15 +265,24 @@ pub fn wait_for_code(lb: Loopback, opts: &WaitOptions) -> Result<Received, WaitE
         });
     }
     drop(tx);
-    let deadline = Instant::now() + opts.timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(Event::Done(Ok(r))) => return Ok(r),
-            Ok(Event::Done(Err(e))) => return Err(WaitError::Flow(e)),
-            Ok(Event::PasteClosed) => continue,
-            Err(mpsc::RecvTimeoutError::Timeout) => return Err(WaitError::TimedOut),
-            Err(mpsc::RecvTimeoutError::Disconnected) => return Err(WaitError::TimedOut),
+    Pending {
+        rx,
+        deadline: Instant::now() + opts.timeout,
+    }
+}
+
+impl Pending {
+    /// Waits for the code (see [`wait_for_code`]).
+    pub fn wait(self) -> Result<Received, WaitError> {
+        loop {
+            let left = self.deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(Event::Done(Ok(r))) => return Ok(r),
+                Ok(Event::Done(Err(e))) => return Err(WaitError::Flow(e)),
+                Ok(Event::PasteClosed) => continue,
+                Err(mpsc::RecvTimeoutError::Timeout) => return Err(WaitError::TimedOut),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Err(WaitError::TimedOut),
+            }
         }
     }
 }

@@ -4,3 +4,4 @@ pub mod anthropic;
 pub mod loopback;
 pub mod pkce;
 pub mod pkce_status;
+pub mod spotify;
