@@ -821,3 +821,273 @@ fn spotify_bad_redirect_and_missing_client_id() {
     );
     assert_eq!(mode(&env.home.join(".env")), 0o600);
 }
+
+// ---------------------------------------------------------------------------------------
+// Google Gemini CLI against the real OAuth server (tests/oauth-server, oidc-provider)
+// ---------------------------------------------------------------------------------------
+
+struct OAuthServer {
+    child: Child,
+    base: String,
+}
+
+impl Drop for OAuthServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl OAuthServer {
+    fn start(config: &Value) -> OAuthServer {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/oauth-server");
+        let st = Command::new("bash")
+            .arg(format!("{dir}/install.sh"))
+            .stdout(Stdio::null())
+            .status()
+            .expect("bash");
+        assert!(
+            st.success(),
+            "tests/oauth-server/install.sh failed (npm ci)"
+        );
+        let mut child = Command::new("node")
+            .arg(format!("{dir}/server.mjs"))
+            .env("OAUTH_SERVER_CONFIG", config.to_string())
+            .env("PORT", "0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim_end()
+            .strip_prefix("LISTENING ")
+            .unwrap_or_else(|| panic!("oauth server failed to start: {line:?}"))
+            .to_string();
+        OAuthServer { child, base }
+    }
+    fn get(&self, path: &str) -> Value {
+        let out = Command::new("curl")
+            .args(["-sS", "--noproxy", "*", &format!("{}{path}", self.base)])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+    fn count(&self, grant: &str) -> i64 {
+        self.get("/__test/log")["counts"][grant]
+            .as_i64()
+            .unwrap_or(0)
+    }
+}
+
+const GOOGLE_SCOPES: [&str; 3] = [
+    "https://www.googleapis.com/auth/cloud-platform",
+    "https://www.googleapis.com/auth/userinfo.email",
+    "https://www.googleapis.com/auth/userinfo.profile",
+];
+
+fn gemini_server() -> OAuthServer {
+    OAuthServer::start(&json!({
+        "accessTokenTtl": 300,
+        "scopes": ["profile", "email", GOOGLE_SCOPES[0], GOOGLE_SCOPES[1], GOOGLE_SCOPES[2]],
+        "accounts": [{"id": "gem-user", "email": "gem-user@example.test"}],
+        "clients": [{
+            "client_id": "gemini-test", "client_secret": "gemini-secret",
+            "token_endpoint_auth_method": "client_secret_post",
+            "redirect_uris": ["http://127.0.0.1/oauth2callback"],
+            "grant_types": ["authorization_code", "refresh_token"]
+        }]
+    }))
+}
+
+fn gemini_env(srv: &OAuthServer) -> Env {
+    Env::new()
+        .var(
+            "HERMES_GEMINI_OAUTH_AUTHORIZE_URL",
+            &format!("{}/auth", srv.base),
+        )
+        .var(
+            "HERMES_GEMINI_OAUTH_TOKEN_URL",
+            &format!("{}/token", srv.base),
+        )
+        .var("HERMES_GEMINI_CLIENT_ID", "gemini-test")
+        .var("HERMES_GEMINI_CLIENT_SECRET", "gemini-secret")
+        .var("NO_PROXY", "127.0.0.1,localhost")
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+#[test]
+fn gemini_loopback_login_then_refresh_rotation() {
+    let srv = gemini_server();
+    let env = gemini_env(&srv);
+    let browser = browser_script(&env);
+    let env = env.var("BROWSER", &browser);
+    let out = env.run(&["auth", "add", "google-gemini-cli", "--timeout", "30"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("Added google-gemini-cli OAuth credential #1: \"gem-user@example.test\""),
+        "{out:?}"
+    );
+    let url = out.stdout.lines().find(|l| l.contains("/auth?")).unwrap();
+    assert_eq!(query_param(url, "code_challenge_method"), "S256");
+    assert_eq!(query_param(url, "access_type"), "offline");
+    assert!(query_param(url, "redirect_uri").starts_with("http://127.0.0.1:"));
+    assert_eq!(srv.count("authorization_code"), 1);
+
+    let file = env.home.join("auth/google_oauth.json");
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(mode(&env.home.join("auth")), 0o700);
+    let creds = read_json(&file);
+    assert_eq!(creds["email"], "gem-user@example.test");
+    let rt1 = creds["refresh"]
+        .as_str()
+        .unwrap()
+        .split('|')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(!rt1.is_empty());
+    let entry = env.auth()["credential_pool"]["google-gemini-cli"][0].clone();
+    assert_eq!(entry["source"], "manual:google_pkce");
+    assert_eq!(entry["refresh_token"], rt1.as_str());
+    assert_eq!(entry["access_token"], creds["access"]);
+
+    // Fresh token: status spends nothing.
+    let out = env.run(&["auth", "status", "google-gemini-cli"], "");
+    assert!(
+        out.stdout.starts_with("google-gemini-cli: logged in\n"),
+        "{out:?}"
+    );
+    assert_eq!(srv.count("refresh_token"), 0);
+
+    // Expire it: status refreshes once, the rotated refresh token lands in both places.
+    let mut c = creds.clone();
+    c["expires"] = json!(now_ms() - 1000);
+    std::fs::write(&file, serde_json::to_vec(&c).unwrap()).unwrap();
+    let out = env.run(&["auth", "status", "google-gemini-cli"], "");
+    assert!(
+        out.stdout.starts_with("google-gemini-cli: logged in\n"),
+        "{out:?}"
+    );
+    assert!(!out.stdout.contains("refresh_error"), "{out:?}");
+    assert_eq!(srv.count("refresh_token"), 1);
+    let creds2 = read_json(&file);
+    let rt2 = creds2["refresh"]
+        .as_str()
+        .unwrap()
+        .split('|')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_ne!(rt2, rt1, "the server rotates refresh tokens");
+    assert!(creds2["expires"].as_i64().unwrap() > now_ms() + 200_000);
+    let entry = env.auth()["credential_pool"]["google-gemini-cli"][0].clone();
+    assert_eq!(entry["refresh_token"], rt2.as_str());
+    assert_eq!(entry["access_token"], creds2["access"]);
+    // And again: nothing to do.
+    env.run(&["auth", "status", "google-gemini-cli"], "");
+    assert_eq!(srv.count("refresh_token"), 1);
+
+    // A replayed (dead) refresh token logs out and deletes the file.
+    let mut c = creds2.clone();
+    c["expires"] = json!(now_ms() - 1000);
+    c["refresh"] = json!(format!("{rt1}||"));
+    std::fs::write(&file, serde_json::to_vec(&c).unwrap()).unwrap();
+    let out = env.run(&["auth", "status", "google-gemini-cli"], "");
+    assert!(
+        out.stdout
+            .starts_with("google-gemini-cli: logged out (Google Gemini token refresh failed"),
+        "{out:?}"
+    );
+    assert!(!file.exists());
+}
+
+#[test]
+fn gemini_wrong_state_is_rejected() {
+    let srv = gemini_server();
+    let env = gemini_env(&srv);
+    // A "browser" that tampers with the state before following the redirects.
+    let path = env.user.join("evil-browser.sh");
+    std::fs::write(
+        &path,
+        "#!/bin/sh\nexec curl -sSL -o /dev/null \"$(printf %s \"$1\" | sed 's/state=[^&]*/state=evil/')\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let env = env.var("BROWSER", &path.display().to_string());
+    let out = env.run(&["auth", "add", "google-gemini-cli", "--timeout", "30"], "");
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr
+            .starts_with("Google Gemini authorization failed: state mismatch."),
+        "{out:?}"
+    );
+    assert_eq!(srv.count("authorization_code"), 0);
+    assert!(!env.home.join("auth/google_oauth.json").exists());
+}
+
+/// Follows redirects like a browser on another machine would, stopping at the loopback.
+fn follow_to(url: &str, stop_prefix: &str) -> String {
+    let jar = tempfile::NamedTempFile::new().unwrap();
+    let jar = jar.path().display().to_string();
+    let mut url = url.to_string();
+    for _ in 0..10 {
+        if url.starts_with(stop_prefix) {
+            return url;
+        }
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--noproxy",
+                "*",
+                "-b",
+                &jar,
+                "-c",
+                &jar,
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{redirect_url}",
+                &url,
+            ])
+            .output()
+            .unwrap();
+        url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    }
+    panic!("no redirect to {stop_prefix}");
+}
+
+#[test]
+fn gemini_pasted_redirect_url_with_no_browser() {
+    let srv = gemini_server();
+    let env = gemini_env(&srv);
+    let mut p = env.spawn(&[
+        "auth",
+        "add",
+        "google-gemini-cli",
+        "--no-browser",
+        "--timeout",
+        "30",
+    ]);
+    let url = p.until(|l| l.contains("/auth?"));
+    let redirect = query_param(&url, "redirect_uri");
+    let landed = follow_to(url.trim(), &redirect);
+    assert!(landed.contains("code="));
+    p.send(&format!("{landed}\n"));
+    let out = p.finish();
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("Added google-gemini-cli OAuth credential #1")
+    );
+    assert_eq!(srv.count("authorization_code"), 1);
+}

@@ -4,7 +4,8 @@
 use super::add::AddSettings;
 use crate::cli::{CliError, say, ui};
 use crate::pool::{CredentialPool, PoolContext, PoolEntry, manage};
-use crate::providers::oauth::{anthropic, pkce};
+use crate::providers::oauth::loopback::{self, Loopback, LoopbackConfig, WaitError, WaitOptions};
+use crate::providers::oauth::{anthropic, gemini, pkce};
 
 /// Flags of `auth add` that the browser flows use.
 #[derive(Debug, Clone, Default)]
@@ -21,6 +22,7 @@ pub fn run(
 ) -> Option<Result<(), CliError>> {
     Some(match s.pool_key.as_str() {
         "anthropic" => add_anthropic(ctx, s.label.clone(), flags),
+        "google-gemini-cli" => add_gemini(ctx, s.label.clone(), flags),
         _ => return None,
     })
 }
@@ -100,6 +102,89 @@ fn add_anthropic(
     e.expires_at_ms = Some(tokens.expires_at_ms);
     e.base_url = Some(anthropic::BASE_URL.into());
     let n = pool.add(e)?;
+    say(format!("Added {KEY} OAuth credential #{n}: \"{label}\""));
+    Ok(())
+}
+
+fn add_gemini(
+    ctx: &PoolContext,
+    label: Option<String>,
+    flags: &BrowserFlags,
+) -> Result<(), CliError> {
+    const KEY: &str = gemini::ID;
+    let mut pool = CredentialPool::load(ctx, KEY)?;
+    let lb = Loopback::bind(LoopbackConfig {
+        host: gemini::REDIRECT_HOST.into(),
+        port: gemini::REDIRECT_PORT,
+        path: gemini::REDIRECT_PATH.into(),
+        fallback_ephemeral: true,
+        success_title: "Google Gemini authorization received.".into(),
+        failure_title: "Google Gemini authorization failed.".into(),
+    })
+    .map_err(|e| {
+        CliError::failure(format!(
+            "Could not start the local callback server on 127.0.0.1: {e}"
+        ))
+    })?;
+    let login = gemini::Login::new(&lb.redirect_uri());
+    say("Sign in to Google to authorize the Gemini CLI login.");
+    say("");
+    say("Open this URL to authorize Hermes:");
+    say(&login.url);
+    say("");
+    say(format!(
+        "Waiting for the browser to return to {}",
+        login.redirect_uri
+    ));
+    let timeout = flags.timeout.filter(|t| *t > 0.0).unwrap_or(300.0);
+    let pending = loopback::start(
+        lb,
+        &WaitOptions {
+            expected_state: login.state.clone(),
+            timeout: std::time::Duration::from_secs_f64(timeout),
+            accept_paste: true,
+        },
+    );
+    let headless = gemini::headless();
+    if !flags.no_browser && !headless && pkce::graphical_browser_available() {
+        if pkce::open_browser(&login.url) {
+            say("Browser opened for Google authorization.");
+        } else {
+            say("Could not open the browser automatically; use the URL above.");
+        }
+    }
+    if ui::stdin_is_tty() || headless {
+        say(
+            "If the browser runs on another machine, paste the redirect URL it ends on (or the code) here and press Enter.",
+        );
+    }
+    let code = match pending.wait() {
+        Ok(loopback::Received::Callback(c) | loopback::Received::Pasted(c)) => c,
+        Err(WaitError::TimedOut) => {
+            return Err(CliError::failure(
+                "Google Gemini authorization timed out waiting for the local callback.",
+            )
+            .hint(format!(
+                "run `hermes auth add {KEY}` again (raise --timeout if needed)"
+            )));
+        }
+        Err(WaitError::Flow(e)) => {
+            return Err(CliError::failure(format!(
+                "Google Gemini authorization failed: {}",
+                e.message
+            )));
+        }
+    };
+    let net_timeout =
+        std::time::Duration::from_secs_f64(flags.timeout.filter(|t| *t > 0.0).unwrap_or(20.0));
+    let tokens = gemini::exchange(&login, &code, ctx.now(), net_timeout).map_err(|e| {
+        CliError::failure(e.message).hint(format!("run `hermes auth add {KEY}` again"))
+    })?;
+    manage::unsuppress_for_add(ctx, KEY)?;
+    let label = label
+        .or_else(|| tokens.email.clone())
+        .unwrap_or_else(|| pool.next_free_label(&format!("{KEY}-oauth")));
+    let n = gemini::save_login(ctx, &mut pool, &tokens, &label)?;
     say(format!("Added {KEY} OAuth credential #{n}: \"{label}\""));
     Ok(())
 }

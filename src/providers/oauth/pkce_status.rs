@@ -5,8 +5,11 @@ use crate::providers::status::Status;
 
 /// A complete status answer for providers whose login state lives outside the pool
 /// (`google-gemini-cli`, `qwen-oauth`); `None` for the others.
-pub fn status_for(_ctx: &PoolContext, _key: &str) -> Result<Option<Status>, PoolError> {
-    Ok(None)
+pub fn status_for(ctx: &PoolContext, key: &str) -> Result<Option<Status>, PoolError> {
+    Ok(match key {
+        super::gemini::ID => Some(gemini(ctx)),
+        _ => None,
+    })
 }
 
 /// Work to do before the stored-state answer: refreshes expiring Anthropic OAuth entries.
@@ -16,4 +19,41 @@ pub fn refresh_before_status(ctx: &PoolContext, key: &str) -> Result<Option<Stri
         "anthropic" => super::anthropic::refresh_expiring(ctx),
         _ => Ok(None),
     }
+}
+
+/// Logged in when the credential file holds a usable (or refreshable) token; an expiring
+/// token is refreshed first. A dead grant (`invalid_grant`) is logged out; any other refresh
+/// failure keeps the login and is reported.
+fn gemini(ctx: &PoolContext) -> Status {
+    use super::gemini;
+    let key = gemini::ID;
+    let Some(mut c) = gemini::read_creds(&ctx.home) else {
+        return Status::out(key, None);
+    };
+    let mut note = None;
+    let expiring = c
+        .expires_ms
+        .is_none_or(|ms| (ms as f64) <= (ctx.now() + gemini::REFRESH_SKEW_SECS) * 1000.0);
+    if expiring {
+        match gemini::refresh_creds(ctx, None, false) {
+            Ok(fresh) => c = fresh,
+            Err(e) if e.relogin_required => return Status::out(key, Some(&e.message)),
+            Err(e) => note = Some(e.message),
+        }
+    }
+    let mut st = Status::ok(key);
+    st.details.push(("auth_type".into(), "oauth_pkce".into()));
+    if let Some(e) = &c.email {
+        st.details.push(("email".into(), e.clone()));
+    }
+    if let Some(ms) = c.expires_ms {
+        st.details.push((
+            "expires_at".into(),
+            crate::timefmt::iso_utc_micros(ms as f64 / 1000.0),
+        ));
+    }
+    if let Some(n) = note {
+        st.details.push(("refresh_error".into(), n));
+    }
+    st
 }
