@@ -1091,3 +1091,126 @@ fn gemini_pasted_redirect_url_with_no_browser() {
     );
     assert_eq!(srv.count("authorization_code"), 1);
 }
+
+// ---------------------------------------------------------------------------------------
+// Qwen (import from ~/.qwen/oauth_creds.json)
+// ---------------------------------------------------------------------------------------
+
+fn write_qwen(env: &Env, expiry_ms: i64) -> PathBuf {
+    let dir = env.user.join(".qwen");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("oauth_creds.json");
+    std::fs::write(
+        &p,
+        json!({"access_token": "qwen-at-1", "refresh_token": "qwen-rt-1", "token_type": "Bearer",
+               "resource_url": "portal.qwen.ai", "expiry_date": expiry_ms, "extra": 1})
+        .to_string(),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn qwen_status_and_add() {
+    let env = Env::new();
+    let out = env.run(&["auth", "status", "qwen-oauth"], "");
+    assert_eq!(
+        out.stdout,
+        "qwen-oauth: logged out (Qwen CLI credentials not found. Run 'qwen auth qwen-oauth' first.)\n"
+    );
+    let out = env.run(&["auth", "add", "qwen-oauth"], "");
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.starts_with("Qwen CLI credentials not found."),
+        "{out:?}"
+    );
+
+    write_qwen(&env, now_ms() + 3_600_000);
+    let out = env.run(&["auth", "status", "qwen-oauth"], "");
+    assert_eq!(out.stdout, "qwen-oauth: logged in\n");
+    let out = env.run(&["auth", "add", "qwen-oauth"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.stdout,
+        "Added qwen-oauth OAuth credential #2: \"qwen-oauth-oauth-2\"\n"
+    );
+    let auth = env.auth();
+    assert_eq!(
+        auth["providers"]["qwen-oauth"],
+        json!({"base_url": "https://portal.qwen.ai/v1"})
+    );
+    assert_eq!(auth["active_provider"], "qwen-oauth");
+    let pool = auth["credential_pool"]["qwen-oauth"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let manual = pool
+        .iter()
+        .find(|e| e["source"] == "manual:qwen_cli")
+        .unwrap();
+    assert_eq!(manual["access_token"], "qwen-at-1");
+    assert!(manual.get("refresh_token").is_none_or(Value::is_null));
+}
+
+#[test]
+fn qwen_refresh_rewrites_the_cli_file() {
+    let fake = Fake::start(|_| {
+        (
+            200,
+            json!({"access_token": "qwen-at-2", "refresh_token": "qwen-rt-2", "expires_in": 3600})
+                .to_string(),
+        )
+    });
+    let env = Env::new().var(
+        "HERMES_QWEN_OAUTH_TOKEN_URL",
+        &format!("{}/api/v1/oauth2/token", fake.base),
+    );
+    let path = write_qwen(&env, now_ms() + 60_000);
+    let out = env.run(&["auth", "status", "qwen-oauth"], "");
+    assert_eq!(out.stdout, "qwen-oauth: logged in\n", "{out:?}");
+    let posts = fake.posts("/api/v1/oauth2/token");
+    assert_eq!(posts.len(), 1);
+    assert_eq!(
+        posts[0].form(),
+        [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "qwen-rt-1"),
+            ("client_id", "f0304373b74a44d2b584a3fb70ca9e56")
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    assert_eq!(mode(&path), 0o600);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.ends_with("}\n"));
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "access_token",
+            "expiry_date",
+            "refresh_token",
+            "resource_url",
+            "token_type"
+        ]
+    );
+    assert_eq!(v["access_token"], "qwen-at-2");
+    assert_eq!(v["refresh_token"], "qwen-rt-2");
+    assert!(v["expiry_date"].as_i64().unwrap() > now_ms() + 3_500_000);
+    // Fresh now: no second request.
+    env.run(&["auth", "status", "qwen-oauth"], "");
+    assert_eq!(fake.posts("/api/v1/oauth2/token").len(), 1);
+}
+
+#[test]
+fn qwen_unreachable_refresh_keeps_the_login() {
+    let env = Env::new().var("HERMES_QWEN_OAUTH_TOKEN_URL", "http://127.0.0.1:9/token");
+    write_qwen(&env, now_ms() + 60_000);
+    let out = env.run(&["auth", "status", "qwen-oauth"], "");
+    assert_eq!(out.code, 0);
+    assert!(
+        out.stdout
+            .starts_with("qwen-oauth: logged in\n  refresh_error: Qwen OAuth refresh failed: "),
+        "{out:?}"
+    );
+}

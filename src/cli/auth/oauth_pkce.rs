@@ -5,7 +5,7 @@ use super::add::AddSettings;
 use crate::cli::{CliError, say, ui};
 use crate::pool::{CredentialPool, PoolContext, PoolEntry, manage};
 use crate::providers::oauth::loopback::{self, Loopback, LoopbackConfig, WaitError, WaitOptions};
-use crate::providers::oauth::{anthropic, gemini, pkce};
+use crate::providers::oauth::{anthropic, gemini, pkce, qwen};
 
 /// Flags of `auth add` that the browser flows use.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +23,7 @@ pub fn run(
     Some(match s.pool_key.as_str() {
         "anthropic" => add_anthropic(ctx, s.label.clone(), flags),
         "google-gemini-cli" => add_gemini(ctx, s.label.clone(), flags),
+        "qwen-oauth" => add_qwen(ctx, s.label.clone()),
         _ => return None,
     })
 }
@@ -185,6 +186,26 @@ fn add_gemini(
         .or_else(|| tokens.email.clone())
         .unwrap_or_else(|| pool.next_free_label(&format!("{KEY}-oauth")));
     let n = gemini::save_login(ctx, &mut pool, &tokens, &label)?;
+    say(format!("Added {KEY} OAuth credential #{n}: \"{label}\""));
+    Ok(())
+}
+
+fn add_qwen(ctx: &PoolContext, label: Option<String>) -> Result<(), CliError> {
+    const KEY: &str = qwen::ID;
+    let mut pool = CredentialPool::load(ctx, KEY)?;
+    let imported = qwen::import(ctx).map_err(|e| {
+        CliError::failure(e.message)
+            .hint("sign in with the Qwen CLI first (`qwen`), then run `hermes auth add qwen-oauth`")
+    })?;
+    manage::unsuppress_for_add(ctx, KEY)?;
+    let label = label
+        .or_else(|| crate::jwt::label(&imported.access_token))
+        .unwrap_or_else(|| pool.next_free_label(&format!("{KEY}-oauth")));
+    let mut e = PoolEntry::new(&label, crate::pool::entry::AUTH_OAUTH, qwen::SOURCE);
+    e.access_token = Some(imported.access_token);
+    e.expires_at_ms = imported.expires_at_ms;
+    e.base_url = Some(imported.base_url);
+    let n = pool.add(e)?;
     say(format!("Added {KEY} OAuth credential #{n}: \"{label}\""));
     Ok(())
 }

@@ -5,4 +5,5 @@ pub mod gemini;
 pub mod loopback;
 pub mod pkce;
 pub mod pkce_status;
+pub mod qwen;
 pub mod spotify;

@@ -8,6 +8,7 @@ use crate::providers::status::Status;
 pub fn status_for(ctx: &PoolContext, key: &str) -> Result<Option<Status>, PoolError> {
     Ok(match key {
         super::gemini::ID => Some(gemini(ctx)),
+        super::qwen::ID => Some(qwen(ctx)),
         _ => None,
     })
 }
@@ -56,4 +57,34 @@ fn gemini(ctx: &PoolContext) -> Status {
         st.details.push(("refresh_error".into(), n));
     }
     st
+}
+
+/// Logged in when the Qwen CLI file is readable (refreshed first when expiring). A refresh
+/// the server rejects logs out; an unreachable endpoint keeps the login and says why.
+fn qwen(ctx: &PoolContext) -> Status {
+    use super::qwen;
+    let key = qwen::ID;
+    let Some(path) = qwen::creds_path(ctx) else {
+        return Status::out(
+            key,
+            Some("Qwen CLI credentials not found. Run 'qwen auth qwen-oauth' first."),
+        );
+    };
+    let m = match qwen::read_creds(&path) {
+        Ok(m) => m,
+        Err(e) => return Status::out(key, Some(&e.message)),
+    };
+    if !qwen::creds_expiring(&m, ctx.now()) {
+        return Status::ok(key);
+    }
+    match qwen::refresh_creds(ctx, None, false) {
+        Ok(_) => Status::ok(key),
+        Err(e) if e.code.as_deref() == Some(qwen::TRANSPORT) => {
+            // Transport failure: the stored login stays; report the failed refresh.
+            let mut st = Status::ok(key);
+            st.details.push(("refresh_error".into(), e.message));
+            st
+        }
+        Err(e) => Status::out(key, Some(&e.message)),
+    }
 }
