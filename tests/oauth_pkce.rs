@@ -458,6 +458,45 @@ fn anthropic_refresh_rotation_is_persisted_once() {
 }
 
 #[test]
+fn anthropic_eight_processes_refresh_once() {
+    let fake = anthropic_fake();
+    let env = Env::new().var(
+        "HERMES_ANTHROPIC_OAUTH_TOKEN_URL",
+        &format!("{}/v1/oauth/token", fake.base),
+    );
+    env.write_auth(&json!({
+        "version": 1, "providers": {},
+        "credential_pool": {"anthropic": [{
+            "id": "abc123", "label": "me", "auth_type": "oauth", "priority": 0,
+            "source": "manual:hermes_pkce", "access_token": "sk-ant-oat01-OLD",
+            "refresh_token": "sk-ant-ort01-OLD", "expires_at_ms": now_ms() - 1000
+        }]}
+    }));
+    let children: Vec<Child> = (0..8)
+        .map(|_| {
+            env.cmd(&["auth", "status", "anthropic"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success());
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "anthropic: logged in\n");
+    }
+    assert_eq!(
+        fake.posts("/v1/oauth/token").len(),
+        1,
+        "exactly one refresh request"
+    );
+    let e = env.auth()["credential_pool"]["anthropic"][0].clone();
+    assert_eq!(e["refresh_token"], "sk-ant-ort01-ROT-0002");
+}
+
+#[test]
 fn anthropic_refresh_failure_keeps_the_login() {
     let env = Env::new().var(
         "HERMES_ANTHROPIC_OAUTH_TOKEN_URL",

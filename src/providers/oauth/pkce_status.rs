@@ -13,6 +13,15 @@ pub fn status_for(ctx: &PoolContext, key: &str) -> Result<Option<Status>, PoolEr
     })
 }
 
+/// Deletes the login files Hermes owns outside `auth.json` for `target` on logout
+/// (`$HERMES_HOME/auth/google_oauth.json`); returns whether one existed.
+pub fn logout_files(home: &crate::home::Home, target: &str) -> bool {
+    match target {
+        super::gemini::ID => std::fs::remove_file(super::gemini::creds_path(home)).is_ok(),
+        _ => false,
+    }
+}
+
 /// Work to do before the stored-state answer: refreshes expiring Anthropic OAuth entries.
 /// Returns a failure to report beside the (kept) login.
 pub fn refresh_before_status(ctx: &PoolContext, key: &str) -> Result<Option<String>, PoolError> {
