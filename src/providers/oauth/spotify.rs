@@ -316,9 +316,9 @@ pub fn refresh(ctx: &PoolContext, force: bool) -> Result<Map<String, Value>, Flo
         .relogin());
     };
     let client_id = str_field(&state, "client_id").unwrap_or("").to_string();
-    let accounts = std::env::var(envvars::HERMES_SPOTIFY_ACCOUNTS_BASE_URL)
-        .ok()
-        .filter(|s| !s.trim().is_empty())
+    let accounts = ctx
+        .env
+        .lookup(envvars::HERMES_SPOTIFY_ACCOUNTS_BASE_URL)
         .or_else(|| str_field(&state, "accounts_base_url").map(str::to_string))
         .unwrap_or_else(|| ACCOUNTS_BASE_URL.into());
     let accounts = accounts.trim_end_matches('/');
@@ -407,5 +407,102 @@ mod tests {
     #[test]
     fn scope_normalized() {
         assert_eq!(normalize_scope("a, b a  c"), "a b c");
+    }
+
+    /// A one-shot HTTP server: answers `status`/`body` to the first request and hands the
+    /// request body back.
+    fn one_shot(status: u16, body: &'static str) -> (String, std::sync::mpsc::Receiver<String>) {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://127.0.0.1:{}", l.local_addr().unwrap().port());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                let n = s.read(&mut chunk).unwrap();
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if rest.len() >= len {
+                        tx.send(rest.to_string()).unwrap();
+                        break;
+                    }
+                }
+            }
+            write!(
+                s,
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+        });
+        (base, rx)
+    }
+
+    fn ctx_with(state: Value) -> (tempfile::TempDir, PoolContext) {
+        let d = tempfile::tempdir().unwrap();
+        let home = crate::home::Home::at(d.path().join("h"));
+        let ctx = PoolContext::new(
+            home.clone(),
+            crate::store::Config::empty(&home),
+            crate::pool::EnvSource::new(Default::default(), Default::default()),
+            crate::clock::FixedClock::new(2_000_000_000.0),
+        );
+        let lock = StoreLock::acquire(&home).unwrap();
+        let mut store = AuthStore::load_locked(&lock).unwrap();
+        store.set_provider_state_quiet(ID, state.as_object().unwrap().clone());
+        store.save(&lock).unwrap();
+        (d, ctx)
+    }
+
+    fn stored(accounts: &str, expires_at: &str) -> Value {
+        json!({"client_id": "CID", "redirect_uri": DEFAULT_REDIRECT_URI, "accounts_base_url": accounts,
+               "api_base_url": API_BASE_URL, "scope": "s", "granted_scope": "s", "token_type": "Bearer",
+               "access_token": "at-1", "refresh_token": "rt-1", "obtained_at": "x",
+               "expires_at": expires_at, "expires_in": 3600, "auth_type": "oauth_pkce"})
+    }
+
+    #[test]
+    fn refresh_persists_new_tokens_and_keeps_the_old_refresh_token() {
+        let (base, rx) = one_shot(200, r#"{"access_token":"at-2","expires_in":3600}"#);
+        let (_d, ctx) = ctx_with(stored(&base, "2033-05-18T03:33:20+00:00"));
+        let st = refresh(&ctx, false).unwrap();
+        assert_eq!(st["access_token"], "at-2");
+        assert_eq!(st["refresh_token"], "rt-1");
+        assert_eq!(
+            rx.recv().unwrap(),
+            "grant_type=refresh_token&refresh_token=rt-1&client_id=CID"
+        );
+        let store = AuthStore::load(&ctx.home).unwrap();
+        assert_eq!(store.provider_state(ID).unwrap()["access_token"], "at-2");
+        assert!(store.active_provider().is_none());
+        // Now fresh: no second request (the one-shot server would not answer it).
+        assert_eq!(refresh(&ctx, false).unwrap()["access_token"], "at-2");
+    }
+
+    #[test]
+    fn rejected_refresh_quarantines_the_login() {
+        let (base, _rx) = one_shot(400, r#"{"error":"invalid_grant"}"#);
+        let (_d, ctx) = ctx_with(stored(&base, "2000-01-01T00:00:00+00:00"));
+        let e = refresh(&ctx, false).unwrap_err();
+        assert!(e.relogin_required);
+        assert!(e.message.starts_with(
+            "Spotify token refresh failed. Run `hermes auth spotify` again. Response: "
+        ));
+        let store = AuthStore::load(&ctx.home).unwrap();
+        let st = store.provider_state(ID).unwrap();
+        assert!(!st.contains_key("access_token") && !st.contains_key("refresh_token"));
+        assert_eq!(st["last_auth_error"]["reason"], "runtime_refresh_failure");
+        assert_eq!(st["client_id"], "CID");
     }
 }
