@@ -88,7 +88,7 @@ pub fn execute(ctx: &PoolContext, s: AddSettings) -> Result<(), CliError> {
     match s.kind {
         CredentialType::ApiKey => add_api_key(ctx, s),
         CredentialType::Oauth => {
-            if let Some(r) = super::oauth_pkce::run(ctx, &s, &s.browser) {
+            if let Some(r) = super::oauth_pkce::run(ctx, &s) {
                 return r;
             }
             Err(CliError::failure(format!(
