@@ -780,8 +780,14 @@ fn http_get(port: u16, target: &str) -> String {
 #[test]
 fn spotify_pasted_redirect_url() {
     let fake = spotify_fake(None);
-    let env = Env::new().var("HERMES_SPOTIFY_ACCOUNTS_BASE_URL", &fake.base);
-    let redirect = format!("http://127.0.0.1:{}/spotify/callback", free_port());
+    // An SSH session: the tunnel hint is shown and no browser is started (the paste is what
+    // completes the login).
+    let env = Env::new()
+        .var("HERMES_SPOTIFY_ACCOUNTS_BASE_URL", &fake.base)
+        .var("SSH_CLIENT", "10.0.0.1 5555 22")
+        .var("BROWSER", "/bin/false");
+    let port = free_port();
+    let redirect = format!("http://127.0.0.1:{port}/spotify/callback");
     let mut p = env.spawn(&[
         "auth",
         "spotify",
@@ -789,7 +795,6 @@ fn spotify_pasted_redirect_url() {
         "CID",
         "--redirect-uri",
         &redirect,
-        "--no-browser",
         "--timeout",
         "20",
     ]);
@@ -798,6 +803,15 @@ fn spotify_pasted_redirect_url() {
     p.send(&format!("{redirect}?code=pasted-code&state={state}\n"));
     let out = p.finish();
     assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .contains("Remote session detected — SSH tunnel required")
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("  ssh -N -L {port}:127.0.0.1:{port} "))
+    );
+    assert!(!out.stdout.contains("Browser opened") && !out.stdout.contains("Could not open"));
     let form = fake.posts("/api/token")[0].form();
     assert_eq!(form[2], ("code".to_string(), "pasted-code".to_string()));
     assert_eq!(
