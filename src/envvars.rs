@@ -10,3 +10,37 @@ pub const NO_COLOR: &str = "NO_COLOR";
 pub const HERMES_NONINTERACTIVE: &str = "HERMES_NONINTERACTIVE";
 /// Seconds one model-list request (`GET <base>/models`) may take in `hermes model` (default 5).
 pub const HERMES_MODEL_LIST_TIMEOUT: &str = "HERMES_MODEL_LIST_TIMEOUT";
+
+// ---- PKCE logins (test hooks for endpoints the reference hard-codes; not in the reference) ----
+
+/// Full URL of the Anthropic (Claude Pro/Max) authorize page (default `https://claude.ai/oauth/authorize`).
+pub const HERMES_ANTHROPIC_OAUTH_AUTHORIZE_URL: &str = "HERMES_ANTHROPIC_OAUTH_AUTHORIZE_URL";
+/// Full URL of the Anthropic token endpoint; replaces the two-endpoint fallback list.
+pub const HERMES_ANTHROPIC_OAUTH_TOKEN_URL: &str = "HERMES_ANTHROPIC_OAUTH_TOKEN_URL";
+/// Full URL of the Google authorize page for `google-gemini-cli`.
+pub const HERMES_GEMINI_OAUTH_AUTHORIZE_URL: &str = "HERMES_GEMINI_OAUTH_AUTHORIZE_URL";
+/// Full URL of the Google token endpoint for `google-gemini-cli`.
+pub const HERMES_GEMINI_OAUTH_TOKEN_URL: &str = "HERMES_GEMINI_OAUTH_TOKEN_URL";
+/// Full URL of the userinfo endpoint used for the Gemini login's email label.
+pub const HERMES_GEMINI_OAUTH_USERINFO_URL: &str = "HERMES_GEMINI_OAUTH_USERINFO_URL";
+/// OAuth client id for `google-gemini-cli` (default: the public Gemini CLI desktop client).
+pub const HERMES_GEMINI_CLIENT_ID: &str = "HERMES_GEMINI_CLIENT_ID";
+/// OAuth client secret for `google-gemini-cli` (a desktop client's non-confidential secret).
+pub const HERMES_GEMINI_CLIENT_SECRET: &str = "HERMES_GEMINI_CLIENT_SECRET";
+/// When set (non-empty), logins never try to open a browser (as on SSH).
+pub const HERMES_HEADLESS: &str = "HERMES_HEADLESS";
+/// Full URL of the Qwen OAuth token endpoint (default `https://chat.qwen.ai/api/v1/oauth2/token`).
+pub const HERMES_QWEN_OAUTH_TOKEN_URL: &str = "HERMES_QWEN_OAUTH_TOKEN_URL";
+/// Qwen inference base URL (default `https://portal.qwen.ai/v1`).
+pub const HERMES_QWEN_BASE_URL: &str = "HERMES_QWEN_BASE_URL";
+
+// ---- Spotify (reference names) ----
+
+/// Spotify app client id (then `SPOTIFY_CLIENT_ID`, then the stored one).
+pub const HERMES_SPOTIFY_CLIENT_ID: &str = "HERMES_SPOTIFY_CLIENT_ID";
+/// Spotify redirect URI (then `SPOTIFY_REDIRECT_URI`).
+pub const HERMES_SPOTIFY_REDIRECT_URI: &str = "HERMES_SPOTIFY_REDIRECT_URI";
+/// Spotify accounts host (default `https://accounts.spotify.com`).
+pub const HERMES_SPOTIFY_ACCOUNTS_BASE_URL: &str = "HERMES_SPOTIFY_ACCOUNTS_BASE_URL";
+/// Spotify Web API base (default `https://api.spotify.com/v1`).
+pub const HERMES_SPOTIFY_API_BASE_URL: &str = "HERMES_SPOTIFY_API_BASE_URL";

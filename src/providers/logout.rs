@@ -80,6 +80,8 @@ pub fn logout(
             store.save(&lock)?;
         }
     }
+    // Login files Hermes owns outside auth.json (Gemini's credential file).
+    removed |= super::oauth::pkce_status::logout_files(home, &target);
     if !removed && !reset_config {
         return Ok(LogoutOutcome::NoState { display });
     }

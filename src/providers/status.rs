@@ -22,7 +22,7 @@ pub struct Status {
 }
 
 impl Status {
-    fn out(provider: &str, error: Option<&str>) -> Self {
+    pub fn out(provider: &str, error: Option<&str>) -> Self {
         Self {
             provider: provider.into(),
             logged_in: false,
@@ -30,7 +30,7 @@ impl Status {
             details: vec![],
         }
     }
-    fn ok(provider: &str) -> Self {
+    pub fn ok(provider: &str) -> Self {
         Self {
             provider: provider.into(),
             logged_in: true,
@@ -48,8 +48,22 @@ fn pool_usable(ctx: &PoolContext, store: &AuthStore, key: &str) -> Result<bool, 
     Ok(pool.peek()?.is_some())
 }
 
-/// Computes the status of `key` (already normalized) without any network call.
+/// Computes the status of `key` (already normalized). OAuth providers whose access token is
+/// unusable refresh it first (see `oauth::pkce_status`).
 pub fn status(ctx: &PoolContext, key: &str) -> Result<Status, PoolError> {
+    if let Some(st) = super::oauth::pkce_status::status_for(ctx, key)? {
+        return Ok(st);
+    }
+    let note = super::oauth::pkce_status::refresh_before_status(ctx, key)?;
+    let mut st = stored_status(ctx, key)?;
+    if let Some(n) = note {
+        st.details.push(("refresh_error".into(), n));
+    }
+    Ok(st)
+}
+
+/// The status of `key` from what is stored (and the environment), without any network call.
+fn stored_status(ctx: &PoolContext, key: &str) -> Result<Status, PoolError> {
     let store = AuthStore::load(&ctx.home)?;
     let now = ctx.now();
     let provider = registry().get(key);

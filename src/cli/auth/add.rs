@@ -27,6 +27,12 @@ pub struct AddArgs {
     /// API key value (otherwise prompted securely, or read from standard input when piped)
     #[arg(long)]
     pub api_key: Option<String>,
+    /// Do not auto-open a browser for OAuth login
+    #[arg(long)]
+    pub no_browser: bool,
+    /// OAuth/network timeout in seconds
+    #[arg(long)]
+    pub timeout: Option<f64>,
 }
 
 /// `auth add` resolved: no clap types past this point.
@@ -36,6 +42,7 @@ pub struct AddSettings {
     pub kind: CredentialType,
     pub label: Option<String>,
     pub api_key: Option<Secret>,
+    pub browser: super::oauth_pkce::BrowserFlags,
 }
 
 impl AddSettings {
@@ -63,6 +70,10 @@ impl AddSettings {
                 .map(|l| l.trim().to_string())
                 .filter(|l| !l.is_empty()),
             api_key: args.api_key.map(Secret::new),
+            browser: super::oauth_pkce::BrowserFlags {
+                no_browser: args.no_browser,
+                timeout: args.timeout,
+            },
         })
     }
 }
@@ -76,14 +87,19 @@ pub fn run(args: AddArgs) -> Result<(), CliError> {
 pub fn execute(ctx: &PoolContext, s: AddSettings) -> Result<(), CliError> {
     match s.kind {
         CredentialType::ApiKey => add_api_key(ctx, s),
-        CredentialType::Oauth => Err(CliError::failure(format!(
-            "`hermes auth add {}` is not implemented for auth type oauth yet.",
-            s.pool_key
-        ))
-        .hint(format!(
-            "add an API key instead: hermes auth add {} --type api-key",
-            s.pool_key
-        ))),
+        CredentialType::Oauth => {
+            if let Some(r) = super::oauth_pkce::run(ctx, &s) {
+                return r;
+            }
+            Err(CliError::failure(format!(
+                "`hermes auth add {}` is not implemented for auth type oauth yet.",
+                s.pool_key
+            ))
+            .hint(format!(
+                "add an API key instead: hermes auth add {} --type api-key",
+                s.pool_key
+            )))
+        }
     }
 }
 
