@@ -76,7 +76,10 @@ fn existing_key_keep_and_replace_then_esc_at_the_model_list() {
         .env("DEEPSEEK_BASE_URL", "http://127.0.0.1:1/v1");
     let mut p = spawn(c);
     exp(&mut p, "Active provider:  DeepSeek");
-    exp(&mut p, "← currently active");
+    exp(
+        &mut p,
+        "DeepSeek (V3, R1, coder, direct API)  ✓ key set  ← currently active",
+    );
     send(&mut p, ENTER);
     exp(&mut p, "DeepSeek API key: sk-old-k... ✓");
     exp(&mut p, "[K]eep / [R]eplace / [C]lear (default K): ");

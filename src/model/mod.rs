@@ -298,6 +298,28 @@ pub fn effective_base_url(ctx: &PoolContext, p: &Provider) -> String {
     {
         return u.to_string();
     }
+    // A key with a known prefix selects its own endpoint (Kimi Coding Plan `sk-kimi-` keys).
+    if let Some(key) = p.api_key_env_vars.iter().find_map(|v| ctx.env.lookup(v))
+        && let Some((_, url)) = p
+            .key_prefix_base_urls
+            .iter()
+            .find(|(prefix, _)| key.starts_with(prefix.as_str()))
+    {
+        return url.clone();
+    }
+    // An OAuth login may name its own inference URL (Nous Portal).
+    if is_oauth(p)
+        && let Ok(store) = AuthStore::load(&ctx.home)
+        && let Some(u) = store.provider_state(&p.id).and_then(|s| {
+            ["inference_base_url", "base_url"]
+                .iter()
+                .find_map(|f| s.get(*f).and_then(|v| v.as_str()))
+                .filter(|u| u.starts_with("http"))
+                .map(str::to_string)
+        })
+    {
+        return u.trim_end_matches('/').to_string();
+    }
     p.default_base_url.clone()
 }
 
@@ -752,6 +774,46 @@ mod tests {
         assert!(remove_custom(&mut cfg, "Local (127.0.0.1:9)").unwrap());
         assert_eq!(cfg.model_provider(), None);
         assert_eq!(cfg.model_default(), Some("qwen2-7b"));
+    }
+
+    #[test]
+    fn base_url_follows_env_config_and_key_prefix() {
+        let d = tempfile::tempdir().unwrap();
+        let home = Home::at(d.path());
+        let kimi = registry().get("kimi-coding").unwrap();
+        let with = |process: &[(&str, &str)], cfg: &str| {
+            std::fs::write(d.path().join("config.yaml"), cfg).unwrap();
+            let env = EnvSource::new(
+                process
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                Default::default(),
+            );
+            let c = PoolContext::new(
+                home.clone(),
+                Config::load(&home).unwrap(),
+                env,
+                crate::clock::system(),
+            );
+            effective_base_url(&c, kimi)
+        };
+        assert_eq!(with(&[], ""), "https://api.moonshot.ai/v1");
+        assert_eq!(
+            with(&[("KIMI_API_KEY", "sk-kimi-abc")], ""),
+            "https://api.kimi.com/coding"
+        );
+        assert_eq!(
+            with(
+                &[("KIMI_API_KEY", "sk-kimi-abc")],
+                "model:\n  provider: kimi-coding\n  base_url: http://x/v1\n"
+            ),
+            "http://x/v1"
+        );
+        assert_eq!(
+            with(&[("KIMI_BASE_URL", "http://env/v1")], ""),
+            "http://env/v1"
+        );
     }
 
     #[test]

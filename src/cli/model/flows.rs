@@ -78,8 +78,18 @@ pub fn pick(ctx: &PoolContext, refresh: bool) -> Result<Outcome, CliError> {
         .iter()
         .map(|r| {
             let mut t = r.text.clone();
-            if r.ready && !matches!(r.kind, RowKind::SavedCustom(_)) {
-                t.push_str(&paint("  ✓", "32"));
+            if r.ready {
+                let label = match &r.kind {
+                    RowKind::Provider(k) if registry().get(k).is_some_and(model::is_oauth) => {
+                        Some("  ✓ signed in")
+                    }
+                    RowKind::Provider(_) => Some("  ✓ key set"),
+                    RowKind::Group { .. } => Some("  ✓ configured"),
+                    _ => None,
+                };
+                if let Some(l) = label {
+                    t.push_str(&paint(l, "32"));
+                }
             }
             if r.active {
                 t.push_str("  ← currently active");
