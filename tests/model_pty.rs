@@ -26,7 +26,7 @@ fn deepseek_type_to_search_key_saved_to_dotenv_and_model_picked_by_name() {
     send(&mut p, "sk-typed-1");
     exp(&mut p, "**********");
     send(&mut p, ENTER);
-    exp(&mut p, "API key saved.");
+    exp(&mut p, "API key accepted (saved once you pick a model).");
     exp(&mut p, &format!("Base URL [{base}]: "));
     send(&mut p, ENTER);
     exp(&mut p, "Found 3 model(s) from DeepSeek API");
@@ -55,11 +55,10 @@ fn deepseek_type_to_search_key_saved_to_dotenv_and_model_picked_by_name() {
             .iter()
             .any(|(_, a)| a.as_deref() == Some("Bearer sk-typed-1"))
     );
-    let auth: serde_json::Value = serde_json::from_str(&e.read("auth.json")).unwrap();
-    assert_eq!(
-        auth["credential_pool"]["deepseek"][0]["source"],
-        "env:DEEPSEEK_API_KEY"
-    );
+    // The pool seeds the key from .env as env:DEEPSEEK_API_KEY.
+    let out = e.cmd().args(["auth", "list", "deepseek"]).output().unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains("env:DEEPSEEK_API_KEY"), "{out}");
 }
 
 #[test]
@@ -93,6 +92,28 @@ fn existing_key_keep_and_replace_then_esc_at_the_model_list() {
     exp(&mut p, "No change.");
     assert_eq!(finish(p).0, 0);
     assert_eq!(e.read(".env"), "OTHER=1\nDEEPSEEK_API_KEY=sk-old-key-123\n");
+    // Replace, then Esc at the model list: the new key is not written.
+    let mut c = e.cmd();
+    c.arg("model")
+        .env("DEEPSEEK_BASE_URL", "http://127.0.0.1:1/v1");
+    let mut p = spawn(c);
+    exp(&mut p, "Select provider:");
+    send(&mut p, ENTER);
+    exp(&mut p, "(default K): ");
+    send(&mut p, "r");
+    send(&mut p, ENTER);
+    exp(&mut p, "DEEPSEEK_API_KEY (or Enter to cancel): ");
+    send(&mut p, "sk-abandoned");
+    send(&mut p, ENTER);
+    exp(&mut p, "API key updated");
+    exp(&mut p, "Base URL [");
+    send(&mut p, "http://127.0.0.1:2/v1");
+    send(&mut p, ENTER);
+    exp(&mut p, "Select default model:");
+    p.send_control('c').unwrap();
+    exp(&mut p, "No change.");
+    assert_eq!(finish(p).0, 0);
+    assert_eq!(e.read(".env"), "OTHER=1\nDEEPSEEK_API_KEY=sk-old-key-123\n");
     // Replace.
     let mut c = e.cmd();
     c.arg("model")
@@ -106,7 +127,7 @@ fn existing_key_keep_and_replace_then_esc_at_the_model_list() {
     exp(&mut p, "DEEPSEEK_API_KEY (or Enter to cancel): ");
     send(&mut p, "sk-new-key-456");
     send(&mut p, ENTER);
-    exp(&mut p, "API key updated.");
+    exp(&mut p, "API key updated");
     exp(&mut p, "Base URL [");
     send(&mut p, ENTER);
     exp(&mut p, "Select default model:");

@@ -166,7 +166,7 @@ fn resolve_target(ctx: &PoolContext, p: &str) -> Result<Target, CliError> {
 
 fn list_for(ctx: &PoolContext, t: &Target, base: Option<&str>, refresh: bool) -> ModelList {
     match t {
-        Target::Registry(p) => model::provider_models(ctx, p, base, refresh),
+        Target::Registry(p) => model::provider_models(ctx, p, base, None, refresh),
         Target::Saved(cp) => model::custom_models(ctx, cp, refresh),
         Target::NewCustom => match base {
             Some(b) => {

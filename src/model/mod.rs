@@ -341,17 +341,22 @@ pub fn fetch_timeout() -> Duration {
 
 /// A registry provider's model list (the live list needs an OpenAI-compatible API and a
 /// credential; others use the built-in list).
+///
+/// `key_override` is a key typed in this session and not saved yet.
 pub fn provider_models(
     ctx: &PoolContext,
     p: &Provider,
     base_override: Option<&str>,
+    key_override: Option<&str>,
     refresh: bool,
 ) -> ModelList {
     let base = base_override
         .map(str::to_string)
         .unwrap_or_else(|| effective_base_url(ctx, p));
     let key = if p.wire == Wire::OpenAi && !base.is_empty() {
-        pool_credential(ctx, &p.id)
+        key_override
+            .map(str::to_string)
+            .or_else(|| pool_credential(ctx, &p.id))
     } else {
         None
     };
