@@ -158,6 +158,22 @@ fn esc_at_the_provider_menu_changes_nothing() {
     exp(&mut p, "No change.");
     assert_eq!(finish(p).0, 0);
     assert_eq!(e.snapshot(), before);
+    // A provider detected from an exported key holds the cursor; Esc still changes nothing.
+    let mut p = spawn({
+        let mut c = e.cmd();
+        c.arg("model")
+            .env("DEEPSEEK_API_KEY", "sk-envkey-123456789");
+        c
+    });
+    exp(
+        &mut p,
+        "Active provider:  DeepSeek (detected from DEEPSEEK_API_KEY)",
+    );
+    exp(&mut p, "❯ DeepSeek (V3, R1, coder, direct API)  ✓ key set");
+    esc(&mut p);
+    exp(&mut p, "No change.");
+    assert_eq!(finish(p).0, 0);
+    assert_eq!(e.snapshot(), before);
 }
 
 #[test]

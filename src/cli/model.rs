@@ -303,7 +303,11 @@ fn valid_url(u: &str) -> bool {
 fn set(ctx: &PoolContext, s: SetSettings) -> Result<(), CliError> {
     let provider = match s.provider {
         Some(p) => p,
-        None => model::current(ctx).provider.ok_or_else(|| {
+        None => {
+            let cur = model::current(ctx);
+            cur.provider.or(cur.detected.map(|(id, _)| id))
+        }
+        .ok_or_else(|| {
             CliError::usage("No provider is configured yet; pass --provider.")
                 .hint("hermes model --list shows the providers")
         })?,

@@ -117,6 +117,9 @@ pub struct Current {
     pub base_url: Option<String>,
     /// `model.provider` names nothing we know.
     pub unknown: Option<String>,
+    /// With no `model.provider`: the provider the agent would fall back to, and why
+    /// (`auth.json` `active_provider`, else the first provider whose API key is set).
+    pub detected: Option<(String, String)>,
 }
 
 pub fn current(ctx: &PoolContext) -> Current {
@@ -164,7 +167,42 @@ pub fn current(ctx: &PoolContext) -> Current {
             }
         }
     }
+    if out.provider.is_none() {
+        out.detected = detect_provider(ctx);
+        if let Some((id, why)) = &out.detected
+            && let Some(p) = registry().get(id)
+        {
+            out.label = format!("{} (detected from {why})", p.display_name);
+        }
+    }
     out
+}
+
+/// The provider used when config names none: a logged-in `active_provider`, else the first
+/// picker provider with an API key in `.env` / the environment. No network.
+fn detect_provider(ctx: &PoolContext) -> Option<(String, String)> {
+    if let Ok(store) = AuthStore::load(&ctx.home)
+        && let Some(a) = store.active_provider()
+        && registry().get(a).is_some()
+    {
+        return Some((a.to_string(), "auth.json".into()));
+    }
+    for (key, _) in catalog::PICKER_ROWS {
+        let Some(p) = registry().get(key) else {
+            continue;
+        };
+        if p.auth != AuthKind::ApiKey || p.id == "lmstudio" || p.id == "copilot" {
+            continue;
+        }
+        if let Some(var) = p
+            .api_key_env_vars
+            .iter()
+            .find(|v| ctx.env.lookup(v).is_some())
+        {
+            return Some((p.id.clone(), var.clone()));
+        }
+    }
+    None
 }
 
 /// `host[:port]/path` of a URL without the scheme and trailing `/`.

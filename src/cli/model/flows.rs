@@ -97,7 +97,18 @@ pub fn pick(ctx: &PoolContext, refresh: bool) -> Result<Outcome, CliError> {
             Item::new(t)
         })
         .collect();
-    let default = rows.iter().position(|r| r.active).unwrap_or(0);
+    let detected = model::current(ctx).detected.map(|(id, _)| id);
+    let default = rows
+        .iter()
+        .position(|r| r.active)
+        .or_else(|| {
+            rows.iter().position(|r| match (&r.kind, &detected) {
+                (RowKind::Provider(k), Some(d)) => k == d,
+                (RowKind::Group { members, .. }, Some(d)) => members.contains(d),
+                _ => false,
+            })
+        })
+        .unwrap_or(0);
     let Some(i) = term::select("Select provider:", &items, default, true)? else {
         return no_change();
     };
