@@ -328,3 +328,46 @@ fn custom_endpoint_verified_saved_once_then_reused_and_removed() {
     assert_eq!(cfg["custom_providers"].as_sequence().unwrap().len(), 0);
     assert!(cfg["model"]["provider"].is_null());
 }
+
+#[test]
+fn anthropic_api_key_and_a_custom_model_name() {
+    let e = Env::new();
+    e.write(".env", "ANTHROPIC_TOKEN=\n");
+    let mut p = spawn({
+        let mut c = e.cmd();
+        c.arg("model");
+        c
+    });
+    exp(&mut p, "❯ Nous Portal");
+    send(&mut p, "anthro");
+    exp(&mut p, "Search: anthro");
+    send(&mut p, ENTER);
+    exp(&mut p, "Choose authentication method:");
+    send(&mut p, "\x1b[B");
+    exp(&mut p, "❯ Anthropic API key (pay-per-token)");
+    send(&mut p, ENTER);
+    exp(&mut p, "API key (sk-ant-...): ");
+    send(&mut p, "sk-ant-api03-testkey");
+    send(&mut p, ENTER);
+    exp(&mut p, "Showing 11 curated models");
+    exp(&mut p, "❯ claude-fable-5");
+    // Up from the first row wraps to "Skip", once more is "Enter custom model name".
+    send(&mut p, "\x1b[A");
+    exp(&mut p, "❯ Skip (keep current)");
+    send(&mut p, "\x1b[A");
+    exp(&mut p, "❯ Enter custom model name");
+    send(&mut p, ENTER);
+    exp(&mut p, "Enter model name: ");
+    send(&mut p, "claude-custom-1");
+    send(&mut p, ENTER);
+    exp(
+        &mut p,
+        "Default model set to: claude-custom-1 (via Anthropic)",
+    );
+    assert_eq!(finish(p).0, 0);
+    assert_eq!(e.read(".env"), "ANTHROPIC_API_KEY=sk-ant-api03-testkey\n");
+    let cfg: serde_yaml::Value = serde_yaml::from_str(&e.read("config.yaml")).unwrap();
+    assert_eq!(cfg["model"]["provider"], "anthropic");
+    assert_eq!(cfg["model"]["default"], "claude-custom-1");
+    assert!(cfg["model"].get("base_url").is_none());
+}
