@@ -371,3 +371,48 @@ fn anthropic_api_key_and_a_custom_model_name() {
     assert_eq!(cfg["model"]["default"], "claude-custom-1");
     assert!(cfg["model"].get("base_url").is_none());
 }
+
+#[test]
+fn signed_in_oauth_provider_uses_existing_credentials() {
+    let e = Env::new();
+    e.write(
+        "auth.json",
+        r#"{"version": 1, "providers": {}, "credential_pool": {"openai-codex": [{"id": "abc123", "label": "me", "auth_type": "oauth", "priority": 0, "source": "manual:device_code", "access_token": "header.payload.sig", "refresh_token": "r"}]}}"#,
+    );
+    let mut p = spawn({
+        let mut c = e.cmd();
+        c.arg("model");
+        c
+    });
+    exp(
+        &mut p,
+        "OpenAI ▸ (Codex CLI or direct OpenAI API)  ✓ configured",
+    );
+    send(&mut p, "openai");
+    exp(&mut p, "Search: openai");
+    send(&mut p, ENTER);
+    exp(&mut p, "Select OpenAI provider:");
+    exp(&mut p, "❯ OpenAI Codex");
+    send(&mut p, ENTER);
+    exp(&mut p, "OpenAI Codex credentials: ✓");
+    exp(&mut p, "❯ Use existing credentials");
+    send(&mut p, ENTER);
+    exp(&mut p, "Showing 11 curated models");
+    send(&mut p, "5.4-mini");
+    exp(&mut p, "Search: 5.4-mini");
+    send(&mut p, ENTER);
+    exp(
+        &mut p,
+        "Default model set to: gpt-5.4-mini (via OpenAI Codex)",
+    );
+    assert_eq!(finish(p).0, 0);
+    let cfg: serde_yaml::Value = serde_yaml::from_str(&e.read("config.yaml")).unwrap();
+    assert_eq!(cfg["model"]["provider"], "openai-codex");
+    assert_eq!(
+        cfg["model"]["base_url"],
+        "https://chatgpt.com/backend-api/codex"
+    );
+    let auth: serde_json::Value = serde_json::from_str(&e.read("auth.json")).unwrap();
+    assert_eq!(auth["active_provider"], "openai-codex");
+    assert_eq!(auth["credential_pool"]["openai-codex"][0]["id"], "abc123");
+}
