@@ -26,7 +26,7 @@ fn deepseek_type_to_search_key_saved_to_dotenv_and_model_picked_by_name() {
     send(&mut p, "sk-typed-1");
     exp(&mut p, "**********");
     send(&mut p, ENTER);
-    exp(&mut p, "API key saved.");
+    exp(&mut p, "API key accepted (saved once you pick a model).");
     exp(&mut p, &format!("Base URL [{base}]: "));
     send(&mut p, ENTER);
     exp(&mut p, "Found 3 model(s) from DeepSeek API");
@@ -55,11 +55,10 @@ fn deepseek_type_to_search_key_saved_to_dotenv_and_model_picked_by_name() {
             .iter()
             .any(|(_, a)| a.as_deref() == Some("Bearer sk-typed-1"))
     );
-    let auth: serde_json::Value = serde_json::from_str(&e.read("auth.json")).unwrap();
-    assert_eq!(
-        auth["credential_pool"]["deepseek"][0]["source"],
-        "env:DEEPSEEK_API_KEY"
-    );
+    // The pool seeds the key from .env as env:DEEPSEEK_API_KEY.
+    let out = e.cmd().args(["auth", "list", "deepseek"]).output().unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains("env:DEEPSEEK_API_KEY"), "{out}");
 }
 
 #[test]
@@ -76,7 +75,10 @@ fn existing_key_keep_and_replace_then_esc_at_the_model_list() {
         .env("DEEPSEEK_BASE_URL", "http://127.0.0.1:1/v1");
     let mut p = spawn(c);
     exp(&mut p, "Active provider:  DeepSeek");
-    exp(&mut p, "← currently active");
+    exp(
+        &mut p,
+        "DeepSeek (V3, R1, coder, direct API)  ✓ key set  ← currently active",
+    );
     send(&mut p, ENTER);
     exp(&mut p, "DeepSeek API key: sk-old-k... ✓");
     exp(&mut p, "[K]eep / [R]eplace / [C]lear (default K): ");
@@ -87,6 +89,28 @@ fn existing_key_keep_and_replace_then_esc_at_the_model_list() {
     exp(&mut p, "Showing 4 curated models");
     exp(&mut p, "deepseek-chat  ← currently in use");
     esc(&mut p);
+    exp(&mut p, "No change.");
+    assert_eq!(finish(p).0, 0);
+    assert_eq!(e.read(".env"), "OTHER=1\nDEEPSEEK_API_KEY=sk-old-key-123\n");
+    // Replace, then Esc at the model list: the new key is not written.
+    let mut c = e.cmd();
+    c.arg("model")
+        .env("DEEPSEEK_BASE_URL", "http://127.0.0.1:1/v1");
+    let mut p = spawn(c);
+    exp(&mut p, "Select provider:");
+    send(&mut p, ENTER);
+    exp(&mut p, "(default K): ");
+    send(&mut p, "r");
+    send(&mut p, ENTER);
+    exp(&mut p, "DEEPSEEK_API_KEY (or Enter to cancel): ");
+    send(&mut p, "sk-abandoned");
+    send(&mut p, ENTER);
+    exp(&mut p, "API key updated");
+    exp(&mut p, "Base URL [");
+    send(&mut p, "http://127.0.0.1:2/v1");
+    send(&mut p, ENTER);
+    exp(&mut p, "Select default model:");
+    p.send_control('c').unwrap();
     exp(&mut p, "No change.");
     assert_eq!(finish(p).0, 0);
     assert_eq!(e.read(".env"), "OTHER=1\nDEEPSEEK_API_KEY=sk-old-key-123\n");
@@ -103,7 +127,7 @@ fn existing_key_keep_and_replace_then_esc_at_the_model_list() {
     exp(&mut p, "DEEPSEEK_API_KEY (or Enter to cancel): ");
     send(&mut p, "sk-new-key-456");
     send(&mut p, ENTER);
-    exp(&mut p, "API key updated.");
+    exp(&mut p, "API key updated");
     exp(&mut p, "Base URL [");
     send(&mut p, ENTER);
     exp(&mut p, "Select default model:");
@@ -130,6 +154,22 @@ fn esc_at_the_provider_menu_changes_nothing() {
     });
     exp(&mut p, "Current model:    foo");
     exp(&mut p, "❯ Nous Portal");
+    esc(&mut p);
+    exp(&mut p, "No change.");
+    assert_eq!(finish(p).0, 0);
+    assert_eq!(e.snapshot(), before);
+    // A provider detected from an exported key holds the cursor; Esc still changes nothing.
+    let mut p = spawn({
+        let mut c = e.cmd();
+        c.arg("model")
+            .env("DEEPSEEK_API_KEY", "sk-envkey-123456789");
+        c
+    });
+    exp(
+        &mut p,
+        "Active provider:  DeepSeek (detected from DEEPSEEK_API_KEY)",
+    );
+    exp(&mut p, "❯ DeepSeek (V3, R1, coder, direct API)  ✓ key set");
     esc(&mut p);
     exp(&mut p, "No change.");
     assert_eq!(finish(p).0, 0);
@@ -287,4 +327,92 @@ fn custom_endpoint_verified_saved_once_then_reused_and_removed() {
     let cfg: serde_yaml::Value = serde_yaml::from_str(&e.read("config.yaml")).unwrap();
     assert_eq!(cfg["custom_providers"].as_sequence().unwrap().len(), 0);
     assert!(cfg["model"]["provider"].is_null());
+}
+
+#[test]
+fn anthropic_api_key_and_a_custom_model_name() {
+    let e = Env::new();
+    e.write(".env", "ANTHROPIC_TOKEN=\n");
+    let mut p = spawn({
+        let mut c = e.cmd();
+        c.arg("model");
+        c
+    });
+    exp(&mut p, "❯ Nous Portal");
+    send(&mut p, "anthro");
+    exp(&mut p, "Search: anthro");
+    send(&mut p, ENTER);
+    exp(&mut p, "Choose authentication method:");
+    send(&mut p, "\x1b[B");
+    exp(&mut p, "❯ Anthropic API key (pay-per-token)");
+    send(&mut p, ENTER);
+    exp(&mut p, "API key (sk-ant-...): ");
+    send(&mut p, "sk-ant-api03-testkey");
+    send(&mut p, ENTER);
+    exp(&mut p, "Showing 11 curated models");
+    exp(&mut p, "❯ claude-fable-5");
+    // Up from the first row wraps to "Skip", once more is "Enter custom model name".
+    send(&mut p, "\x1b[A");
+    exp(&mut p, "❯ Skip (keep current)");
+    send(&mut p, "\x1b[A");
+    exp(&mut p, "❯ Enter custom model name");
+    send(&mut p, ENTER);
+    exp(&mut p, "Enter model name: ");
+    send(&mut p, "claude-custom-1");
+    send(&mut p, ENTER);
+    exp(
+        &mut p,
+        "Default model set to: claude-custom-1 (via Anthropic)",
+    );
+    assert_eq!(finish(p).0, 0);
+    assert_eq!(e.read(".env"), "ANTHROPIC_API_KEY=sk-ant-api03-testkey\n");
+    let cfg: serde_yaml::Value = serde_yaml::from_str(&e.read("config.yaml")).unwrap();
+    assert_eq!(cfg["model"]["provider"], "anthropic");
+    assert_eq!(cfg["model"]["default"], "claude-custom-1");
+    assert!(cfg["model"].get("base_url").is_none());
+}
+
+#[test]
+fn signed_in_oauth_provider_uses_existing_credentials() {
+    let e = Env::new();
+    e.write(
+        "auth.json",
+        r#"{"version": 1, "providers": {}, "credential_pool": {"openai-codex": [{"id": "abc123", "label": "me", "auth_type": "oauth", "priority": 0, "source": "manual:device_code", "access_token": "header.payload.sig", "refresh_token": "r"}]}}"#,
+    );
+    let mut p = spawn({
+        let mut c = e.cmd();
+        c.arg("model");
+        c
+    });
+    exp(
+        &mut p,
+        "OpenAI ▸ (Codex CLI or direct OpenAI API)  ✓ configured",
+    );
+    send(&mut p, "openai");
+    exp(&mut p, "Search: openai");
+    send(&mut p, ENTER);
+    exp(&mut p, "Select OpenAI provider:");
+    exp(&mut p, "❯ OpenAI Codex");
+    send(&mut p, ENTER);
+    exp(&mut p, "OpenAI Codex credentials: ✓");
+    exp(&mut p, "❯ Use existing credentials");
+    send(&mut p, ENTER);
+    exp(&mut p, "Showing 11 curated models");
+    send(&mut p, "5.4-mini");
+    exp(&mut p, "Search: 5.4-mini");
+    send(&mut p, ENTER);
+    exp(
+        &mut p,
+        "Default model set to: gpt-5.4-mini (via OpenAI Codex)",
+    );
+    assert_eq!(finish(p).0, 0);
+    let cfg: serde_yaml::Value = serde_yaml::from_str(&e.read("config.yaml")).unwrap();
+    assert_eq!(cfg["model"]["provider"], "openai-codex");
+    assert_eq!(
+        cfg["model"]["base_url"],
+        "https://chatgpt.com/backend-api/codex"
+    );
+    let auth: serde_json::Value = serde_json::from_str(&e.read("auth.json")).unwrap();
+    assert_eq!(auth["active_provider"], "openai-codex");
+    assert_eq!(auth["credential_pool"]["openai-codex"][0]["id"], "abc123");
 }

@@ -166,7 +166,7 @@ fn resolve_target(ctx: &PoolContext, p: &str) -> Result<Target, CliError> {
 
 fn list_for(ctx: &PoolContext, t: &Target, base: Option<&str>, refresh: bool) -> ModelList {
     match t {
-        Target::Registry(p) => model::provider_models(ctx, p, base, refresh),
+        Target::Registry(p) => model::provider_models(ctx, p, base, None, refresh),
         Target::Saved(cp) => model::custom_models(ctx, cp, refresh),
         Target::NewCustom => match base {
             Some(b) => {
@@ -303,7 +303,11 @@ fn valid_url(u: &str) -> bool {
 fn set(ctx: &PoolContext, s: SetSettings) -> Result<(), CliError> {
     let provider = match s.provider {
         Some(p) => p,
-        None => model::current(ctx).provider.ok_or_else(|| {
+        None => {
+            let cur = model::current(ctx);
+            cur.provider.or(cur.detected.map(|(id, _)| id))
+        }
+        .ok_or_else(|| {
             CliError::usage("No provider is configured yet; pass --provider.")
                 .hint("hermes model --list shows the providers")
         })?,

@@ -117,6 +117,9 @@ pub struct Current {
     pub base_url: Option<String>,
     /// `model.provider` names nothing we know.
     pub unknown: Option<String>,
+    /// With no `model.provider`: the provider the agent would fall back to, and why
+    /// (`auth.json` `active_provider`, else the first provider whose API key is set).
+    pub detected: Option<(String, String)>,
 }
 
 pub fn current(ctx: &PoolContext) -> Current {
@@ -164,7 +167,42 @@ pub fn current(ctx: &PoolContext) -> Current {
             }
         }
     }
+    if out.provider.is_none() {
+        out.detected = detect_provider(ctx);
+        if let Some((id, why)) = &out.detected
+            && let Some(p) = registry().get(id)
+        {
+            out.label = format!("{} (detected from {why})", p.display_name);
+        }
+    }
     out
+}
+
+/// The provider used when config names none: a logged-in `active_provider`, else the first
+/// picker provider with an API key in `.env` / the environment. No network.
+fn detect_provider(ctx: &PoolContext) -> Option<(String, String)> {
+    if let Ok(store) = AuthStore::load(&ctx.home)
+        && let Some(a) = store.active_provider()
+        && registry().get(a).is_some()
+    {
+        return Some((a.to_string(), "auth.json".into()));
+    }
+    for (key, _) in catalog::PICKER_ROWS {
+        let Some(p) = registry().get(key) else {
+            continue;
+        };
+        if p.auth != AuthKind::ApiKey || p.id == "lmstudio" || p.id == "copilot" {
+            continue;
+        }
+        if let Some(var) = p
+            .api_key_env_vars
+            .iter()
+            .find(|v| ctx.env.lookup(v).is_some())
+        {
+            return Some((p.id.clone(), var.clone()));
+        }
+    }
+    None
 }
 
 /// `host[:port]/path` of a URL without the scheme and trailing `/`.
@@ -298,6 +336,28 @@ pub fn effective_base_url(ctx: &PoolContext, p: &Provider) -> String {
     {
         return u.to_string();
     }
+    // A key with a known prefix selects its own endpoint (Kimi Coding Plan `sk-kimi-` keys).
+    if let Some(key) = p.api_key_env_vars.iter().find_map(|v| ctx.env.lookup(v))
+        && let Some((_, url)) = p
+            .key_prefix_base_urls
+            .iter()
+            .find(|(prefix, _)| key.starts_with(prefix.as_str()))
+    {
+        return url.clone();
+    }
+    // An OAuth login may name its own inference URL (Nous Portal).
+    if is_oauth(p)
+        && let Ok(store) = AuthStore::load(&ctx.home)
+        && let Some(u) = store.provider_state(&p.id).and_then(|s| {
+            ["inference_base_url", "base_url"]
+                .iter()
+                .find_map(|f| s.get(*f).and_then(|v| v.as_str()))
+                .filter(|u| u.starts_with("http"))
+                .map(str::to_string)
+        })
+    {
+        return u.trim_end_matches('/').to_string();
+    }
     p.default_base_url.clone()
 }
 
@@ -319,17 +379,22 @@ pub fn fetch_timeout() -> Duration {
 
 /// A registry provider's model list (the live list needs an OpenAI-compatible API and a
 /// credential; others use the built-in list).
+///
+/// `key_override` is a key typed in this session and not saved yet.
 pub fn provider_models(
     ctx: &PoolContext,
     p: &Provider,
     base_override: Option<&str>,
+    key_override: Option<&str>,
     refresh: bool,
 ) -> ModelList {
     let base = base_override
         .map(str::to_string)
         .unwrap_or_else(|| effective_base_url(ctx, p));
     let key = if p.wire == Wire::OpenAi && !base.is_empty() {
-        pool_credential(ctx, &p.id)
+        key_override
+            .map(str::to_string)
+            .or_else(|| pool_credential(ctx, &p.id))
     } else {
         None
     };
@@ -752,6 +817,46 @@ mod tests {
         assert!(remove_custom(&mut cfg, "Local (127.0.0.1:9)").unwrap());
         assert_eq!(cfg.model_provider(), None);
         assert_eq!(cfg.model_default(), Some("qwen2-7b"));
+    }
+
+    #[test]
+    fn base_url_follows_env_config_and_key_prefix() {
+        let d = tempfile::tempdir().unwrap();
+        let home = Home::at(d.path());
+        let kimi = registry().get("kimi-coding").unwrap();
+        let with = |process: &[(&str, &str)], cfg: &str| {
+            std::fs::write(d.path().join("config.yaml"), cfg).unwrap();
+            let env = EnvSource::new(
+                process
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                Default::default(),
+            );
+            let c = PoolContext::new(
+                home.clone(),
+                Config::load(&home).unwrap(),
+                env,
+                crate::clock::system(),
+            );
+            effective_base_url(&c, kimi)
+        };
+        assert_eq!(with(&[], ""), "https://api.moonshot.ai/v1");
+        assert_eq!(
+            with(&[("KIMI_API_KEY", "sk-kimi-abc")], ""),
+            "https://api.kimi.com/coding"
+        );
+        assert_eq!(
+            with(
+                &[("KIMI_API_KEY", "sk-kimi-abc")],
+                "model:\n  provider: kimi-coding\n  base_url: http://x/v1\n"
+            ),
+            "http://x/v1"
+        );
+        assert_eq!(
+            with(&[("KIMI_BASE_URL", "http://env/v1")], ""),
+            "http://env/v1"
+        );
     }
 
     #[test]

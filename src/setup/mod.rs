@@ -113,7 +113,10 @@ impl Existing {
 pub fn detect(ctx: &PoolContext) -> Existing {
     let cur = model::current(ctx);
     Existing {
-        provider: cur.provider.or(cur.unknown),
+        provider: cur
+            .provider
+            .or(cur.unknown)
+            .or(cur.detected.map(|(id, _)| id)),
         model: cur.model,
         pools: pools_with_credentials(ctx),
     }

@@ -467,6 +467,36 @@ mod tests {
     }
 
     #[test]
+    fn tricky_keys_and_values_read_back_exactly() {
+        let (d, mut c) = cfg("# c\nkeep: 1\n");
+        let tricky = [
+            "a: b # c",
+            "yes",
+            "123",
+            "",
+            "- x",
+            "{x}",
+            "'q'",
+            "poolside/laguna-m.1:free",
+        ];
+        for (i, v) in tricky.iter().enumerate() {
+            c.set(&["t", &format!("custom:k{i}")], Value::String((*v).into()))
+                .unwrap();
+        }
+        let c2 = Config::load(&Home::at(d.path())).unwrap();
+        for (i, v) in tricky.iter().enumerate() {
+            assert_eq!(
+                c2.get(&["t", &format!("custom:k{i}")])
+                    .and_then(Value::as_str),
+                Some(*v),
+                "{v}"
+            );
+        }
+        let t = std::fs::read_to_string(d.path().join("config.yaml")).unwrap();
+        assert!(t.starts_with("# c\nkeep: 1\n"), "{t}");
+    }
+
+    #[test]
     fn edits_an_empty_or_comment_only_file() {
         let (d, mut c) = cfg("# only a comment\n");
         c.set(&["model", "default"], Value::String("m".into()))

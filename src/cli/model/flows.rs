@@ -78,8 +78,18 @@ pub fn pick(ctx: &PoolContext, refresh: bool) -> Result<Outcome, CliError> {
         .iter()
         .map(|r| {
             let mut t = r.text.clone();
-            if r.ready && !matches!(r.kind, RowKind::SavedCustom(_)) {
-                t.push_str(&paint("  ✓", "32"));
+            if r.ready {
+                let label = match &r.kind {
+                    RowKind::Provider(k) if registry().get(k).is_some_and(model::is_oauth) => {
+                        Some("  ✓ signed in")
+                    }
+                    RowKind::Provider(_) => Some("  ✓ key set"),
+                    RowKind::Group { .. } => Some("  ✓ configured"),
+                    _ => None,
+                };
+                if let Some(l) = label {
+                    t.push_str(&paint(l, "32"));
+                }
             }
             if r.active {
                 t.push_str("  ← currently active");
@@ -87,7 +97,18 @@ pub fn pick(ctx: &PoolContext, refresh: bool) -> Result<Outcome, CliError> {
             Item::new(t)
         })
         .collect();
-    let default = rows.iter().position(|r| r.active).unwrap_or(0);
+    let detected = model::current(ctx).detected.map(|(id, _)| id);
+    let default = rows
+        .iter()
+        .position(|r| r.active)
+        .or_else(|| {
+            rows.iter().position(|r| match (&r.kind, &detected) {
+                (RowKind::Provider(k), Some(d)) => k == d,
+                (RowKind::Group { members, .. }, Some(d)) => members.contains(d),
+                _ => false,
+            })
+        })
+        .unwrap_or(0);
     let Some(i) = term::select("Select provider:", &items, default, true)? else {
         return no_change();
     };
@@ -127,24 +148,26 @@ fn provider_flow(ctx: &PoolContext, key: &str, refresh: bool) -> Result<Outcome,
     let Some(p) = registry().get(key) else {
         return Err(CliError::unknown_provider(key));
     };
-    let ready = if model::is_oauth(p) {
+    // Keys and URLs typed here are written only once a model is chosen, so that Esc or Ctrl-C
+    // anywhere in the flow leaves every file as it was.
+    let mut pending = Pending::default();
+    let go_on = if model::is_oauth(p) {
         oauth_step(ctx, p)?
     } else if p.id == "anthropic" {
-        anthropic_step(ctx, p)?
+        anthropic_step(ctx, p, &mut pending)?
     } else {
-        api_key_step(ctx, p)?
+        api_key_step(ctx, p, &mut pending)?
     };
-    if !ready {
+    if !go_on {
         return Ok(Outcome::NoChange);
     }
     let ctx = reload(ctx)?;
     let base = if model::is_oauth(p) || p.id == "anthropic" || p.id == "openrouter" {
         model::effective_base_url(&ctx, p)
     } else {
-        base_url_step(&ctx, p)?
+        base_url_step(&ctx, p, &mut pending)?
     };
-    let ctx = reload(&ctx)?;
-    let list = model::provider_models(&ctx, p, Some(&base), refresh);
+    let list = model::provider_models(&ctx, p, Some(&base), pending.key.as_deref(), refresh);
     describe_list(&list, &p.display_name);
     let current = model::current(&ctx)
         .model
@@ -152,6 +175,8 @@ fn provider_flow(ctx: &PoolContext, key: &str, refresh: bool) -> Result<Outcome,
     let Some(m) = model_picker(&list.models, current.as_deref(), "Select default model:")? else {
         return no_change();
     };
+    pending.write(&ctx)?;
+    let ctx = reload(&ctx)?;
     let mut config = (*ctx.config).clone();
     let notes = model::save_provider_choice(&ctx, &mut config, p, &m, &base).map_err(model_err)?;
     say(format!(
@@ -160,6 +185,30 @@ fn provider_flow(ctx: &PoolContext, key: &str, refresh: bool) -> Result<Outcome,
     ));
     print_notes(&notes);
     Ok(Outcome::Changed)
+}
+
+/// `.env` changes a flow makes once it completes.
+#[derive(Default)]
+struct Pending {
+    /// The provider key typed in this flow (used to list models before it is saved).
+    key: Option<String>,
+    set: Vec<(String, String)>,
+    clear: Vec<String>,
+}
+
+impl Pending {
+    fn write(&self, ctx: &PoolContext) -> Result<(), CliError> {
+        for (var, value) in &self.set {
+            model::set_env_var(ctx, var, value)?;
+        }
+        for var in &self.clear {
+            model::clear_env_var(ctx, var)?;
+        }
+        if !self.set.is_empty() || !self.clear.is_empty() {
+            say(format!("  Saved to {}", ctx.home.dotenv().display()));
+        }
+        Ok(())
+    }
 }
 
 fn describe_list(list: &ModelList, name: &str) {
@@ -234,7 +283,7 @@ fn mask(v: &str) -> String {
 
 /// §6.6: `[K]eep / [R]eplace / [C]lear` for an existing key, else a masked prompt. Keys go to
 /// `$HERMES_HOME/.env`. Returns whether the flow goes on.
-fn api_key_step(ctx: &PoolContext, p: &Provider) -> Result<bool, CliError> {
+fn api_key_step(ctx: &PoolContext, p: &Provider, pending: &mut Pending) -> Result<bool, CliError> {
     let Some(var) = p.api_key_env_vars.first() else {
         return Ok(true);
     };
@@ -248,8 +297,9 @@ fn api_key_step(ctx: &PoolContext, p: &Provider) -> Result<bool, CliError> {
             if answer.starts_with('r') {
                 match term::read_line(&format!("{var} (or Enter to cancel): "), true)? {
                     Some(k) if !k.is_empty() => {
-                        model::set_env_var(ctx, var, &k)?;
-                        say("  API key updated.");
+                        pending.set.push((var.clone(), k.clone()));
+                        pending.key = Some(k);
+                        say("  API key updated (saved once you pick a model).");
                     }
                     _ => say("  No change."),
                 }
@@ -293,15 +343,20 @@ fn api_key_step(ctx: &PoolContext, p: &Provider) -> Result<bool, CliError> {
                     return Ok(false);
                 }
             };
-            model::set_env_var(ctx, var, &key)?;
-            say("API key saved.");
+            pending.set.push((var.clone(), key.clone()));
+            pending.key = Some(key);
+            say("API key accepted (saved once you pick a model).");
             say("");
             Ok(true)
         }
     }
 }
 
-fn base_url_step(ctx: &PoolContext, p: &Provider) -> Result<String, CliError> {
+fn base_url_step(
+    ctx: &PoolContext,
+    p: &Provider,
+    pending: &mut Pending,
+) -> Result<String, CliError> {
     let current = model::effective_base_url(ctx, p);
     let answer = term::read_line(&format!("Base URL [{current}]: "), false)?.unwrap_or_default();
     if answer.is_empty() {
@@ -313,7 +368,7 @@ fn base_url_step(ctx: &PoolContext, p: &Provider) -> Result<String, CliError> {
     }
     let answer = answer.trim_end_matches('/').to_string();
     if let Some(var) = &p.base_url_env {
-        model::set_env_var(ctx, var, &answer)?;
+        pending.set.push((var.clone(), answer.clone()));
     }
     Ok(answer)
 }
@@ -373,7 +428,11 @@ fn oauth_step(ctx: &PoolContext, p: &Provider) -> Result<bool, CliError> {
     }
 }
 
-fn anthropic_step(ctx: &PoolContext, p: &Provider) -> Result<bool, CliError> {
+fn anthropic_step(
+    ctx: &PoolContext,
+    p: &Provider,
+    pending: &mut Pending,
+) -> Result<bool, CliError> {
     let store = crate::store::AuthStore::load(&ctx.home)?;
     let state = model::cred_state(ctx, &store, &p.id);
     if state.ready() {
@@ -410,10 +469,10 @@ fn anthropic_step(ctx: &PoolContext, p: &Provider) -> Result<bool, CliError> {
             say("  Get an API key at: https://platform.claude.com/settings/keys");
             match term::read_line("  API key (sk-ant-...): ", true)? {
                 Some(k) if !k.is_empty() => {
-                    model::set_env_var(ctx, "ANTHROPIC_API_KEY", &k)?;
+                    pending.set.push(("ANTHROPIC_API_KEY".into(), k));
                     // An OAuth token in .env would win over the key the user just typed.
-                    model::clear_env_var(ctx, "ANTHROPIC_TOKEN")?;
-                    say("  ✓ API key saved.");
+                    pending.clear.push("ANTHROPIC_TOKEN".into());
+                    say("  ✓ API key accepted (saved once you pick a model).");
                     Ok(true)
                 }
                 _ => {

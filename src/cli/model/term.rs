@@ -208,16 +208,20 @@ pub fn select(
             Key::Backspace => {
                 if let Some(q) = &mut query {
                     q.pop();
+                    cursor = usize::MAX;
                 }
             }
             Key::Char('\u{15}') => {
                 if let Some(q) = &mut query {
                     q.clear();
+                    cursor = usize::MAX;
                 }
             }
             Key::Char(c) if query.is_some() && !c.is_control() => {
                 if let Some(q) = &mut query {
                     q.push(c);
+                    // The best match takes the cursor whenever the query changes.
+                    cursor = usize::MAX;
                 }
             }
             Key::Char(' ') if n > 0 => break Some(cursor),
@@ -225,7 +229,10 @@ pub fn select(
             Key::Char('j') if !searchable && n > 0 => cursor = visible[(pos + 1) % n],
             Key::Char('q') if !searchable => break None,
             Key::Char('/') if searchable => query = Some(String::new()),
-            Key::Char(c) if searchable && c.is_alphanumeric() => query = Some(c.to_string()),
+            Key::Char(c) if searchable && c.is_alphanumeric() => {
+                query = Some(c.to_string());
+                cursor = usize::MAX;
+            }
             _ => {}
         }
     };
