@@ -758,10 +758,10 @@ mod tests;
 /// timestamp, a missing default field) is left alone, so `auth list` does not write it.
 /// (Comparing the full re-serialized entry also made loading 1,000 entries slow.)
 fn needs_rewrite(key: &str, m: &serde_json::Map<String, serde_json::Value>, e: &PoolEntry) -> bool {
-    let id_missing = !m
+    let id_missing = m
         .get("id")
         .and_then(serde_json::Value::as_str)
-        .is_some_and(|s| !s.is_empty());
+        .is_none_or(str::is_empty);
     let stored_type = m
         .get("auth_type")
         .and_then(serde_json::Value::as_str)
