@@ -1166,3 +1166,40 @@ fn writers_wait_for_the_lock() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(e.pool("openrouter").len(), 2);
 }
+
+/// `auth list` / `auth status` do not rewrite a store that only differs from our own output in
+/// form (integer timestamps, missing default fields, another key order): no seeding needed,
+/// no write.
+#[test]
+fn read_commands_do_not_normalize_the_store() {
+    let e = Env::new();
+    let text = r#"{"credential_pool": {"openrouter": [{"id": "abc123", "source": "manual", "label": "x",
+ "access_token": "sk-or-form-only-0001", "last_status": "exhausted", "last_status_at": 1700000000,
+ "last_error_code": 429, "priority": 0}]}, "version": 1, "providers": {}}"#;
+    e.secret("sk-or-form-only-0001");
+    e.write_file("auth.json", text);
+    let out = e.run(&["auth", "list"]).ok();
+    assert_eq!(
+        out.stdout,
+        "openrouter (1 credentials):\n  #1  x                    api_key manual rate-limited (429) (ready to retry) ←\n\n"
+    );
+    e.run(&["auth", "status", "openrouter"]).ok();
+    e.run(&["auth", "list", "--json"]).ok();
+    assert_eq!(std::fs::read_to_string(e.auth_path()).unwrap(), text);
+    // A borrowed row that still holds its secret in plaintext is sanitized (that write is needed).
+    e.secret("sk-ds-legacy-plain-0001");
+    e.write_file(
+        "auth.json",
+        r#"{"version": 1, "providers": {}, "credential_pool": {"deepseek": [{"id": "def456", "label": "DEEPSEEK_API_KEY",
+ "auth_type": "api_key", "priority": 0, "source": "env:DEEPSEEK_API_KEY", "access_token": "sk-ds-legacy-plain-0001"}]}}"#,
+    );
+    e.run(&["auth", "list"]).ok();
+    let entry = &e.pool("deepseek")[0];
+    assert!(entry.get("access_token").is_none(), "{entry}");
+    assert!(
+        entry["secret_fingerprint"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+}
