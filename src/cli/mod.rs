@@ -4,9 +4,11 @@
 pub mod auth;
 pub mod completion;
 pub mod error;
+pub mod honcho;
 pub mod login;
 pub mod logout;
 pub mod mcp;
+pub mod memory;
 pub mod ui;
 
 use std::io::Write;
@@ -44,6 +46,11 @@ pub enum Command {
     Login(login::LoginArgs),
     /// Sign in to OAuth-protected MCP servers (login, reauth)
     Mcp(mcp::McpArgs),
+    /// Set up a memory provider (Honcho sign-in)
+    Memory(memory::MemoryArgs),
+    /// Honcho memory provider: status and setup (when `memory.provider: honcho`)
+    #[command(hide = true)]
+    Honcho(honcho::HonchoArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completion(completion::CompletionArgs),
 }
@@ -69,6 +76,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Login(args) => login::run(args),
         Command::Completion(args) => completion::run(args),
         Command::Mcp(args) => mcp::run(args),
+        Command::Memory(args) => memory::run(args),
+        Command::Honcho(args) => honcho::run(args),
     }
 }
 
