@@ -390,3 +390,32 @@ fn failed_refresh_leaves_the_file_unchanged() {
     );
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
+
+#[test]
+fn terminal_wizard_asks_deployment_and_auth_method() {
+    use rexpect::session::spawn_command;
+    let home = TestHome::new();
+    home.write_config("");
+    let mut cmd = home.cmd();
+    cmd.args(["memory", "setup", "honcho"]);
+    let mut p = spawn_command(cmd, Some(20_000)).unwrap();
+    p.exp_string("Cloud or local? [cloud]: ").unwrap();
+    p.send_line("").unwrap();
+    p.exp_string("OAuth or API key? [oauth]: ").unwrap();
+    p.send_line("apikey").unwrap();
+    p.exp_string("Honcho API key (leave blank to keep current): ")
+        .unwrap();
+    p.send_line("hk-test-0123456789abcdef").unwrap();
+    p.exp_string("Honcho configured for host 'hermes' (API key)")
+        .unwrap();
+    p.exp_eof().unwrap();
+    let cfg = read_json(&home.hermes_home().join("honcho.json"));
+    assert_eq!(cfg["apiKey"], "hk-test-0123456789abcdef");
+    let st = home.cmd().args(["honcho", "status"]).output().unwrap();
+    let text = out_text(&st);
+    assert!(
+        text.contains("  Auth:           API key (hk-t…cdef)"),
+        "{text}"
+    );
+    assert!(!text.contains("hk-test-0123456789abcdef"), "{text}");
+}

@@ -34,11 +34,11 @@ pub enum McpCommand {
         #[command(flatten)]
         flags: FlowFlags,
     },
-    /// Re-authenticate one OAuth MCP server, or all of them one at a time with --all
+    /// Re-authenticate one OAuth MCP server, or all of them (--all)
     Reauth {
-        /// Server name to re-authenticate
+        /// Server name to re-authenticate (omit with --all)
         name: Option<String>,
-        /// Re-authenticate every `auth: oauth` server in config, one at a time
+        /// Re-authenticate every OAuth server in config, one at a time
         #[arg(long)]
         all: bool,
         #[command(flatten)]

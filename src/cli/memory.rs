@@ -61,7 +61,7 @@ pub struct HonchoSetupFlags {
     /// Print the authorization link without opening a browser
     #[arg(long)]
     pub no_browser: bool,
-    /// Seconds to wait for the browser sign-in (default 300)
+    /// Seconds to wait for the browser sign-in
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub timeout: u64,
 }

@@ -44,9 +44,9 @@ pub enum Command {
     /// Deprecated: use `hermes auth`, `hermes model` or `hermes setup`
     #[command(hide = true)]
     Login(login::LoginArgs),
-    /// Sign in to OAuth-protected MCP servers (login, reauth)
+    /// Manage MCP servers: OAuth sign-in (login, reauth)
     Mcp(mcp::McpArgs),
-    /// Set up a memory provider (Honcho sign-in)
+    /// Configure external memory provider
     Memory(memory::MemoryArgs),
     /// Honcho memory provider: status and setup (when `memory.provider: honcho`)
     #[command(hide = true)]
