@@ -249,8 +249,19 @@ fn oauth_sign_in_writes_the_host_block() {
 
 #[test]
 fn busy_8765_falls_back_to_an_ephemeral_port() {
-    // Whoever holds 8765 (this test or anything else), the redirect must use another port.
-    let _hold = std::net::TcpListener::bind("127.0.0.1:8765");
+    // Hold 8765 ourselves. Another sign-in test of this binary may hold it for a moment, so
+    // retry; a process outside the tests holding it keeps it busy just as well.
+    let mut hold = None;
+    for _ in 0..100 {
+        match std::net::TcpListener::bind("127.0.0.1:8765") {
+            Ok(l) => {
+                hold = Some(l);
+                break;
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+    let _hold = hold;
     let srv = Server::start();
     let home = TestHome::new();
     home.write_config("");
