@@ -44,3 +44,17 @@ pub const HERMES_SPOTIFY_REDIRECT_URI: &str = "HERMES_SPOTIFY_REDIRECT_URI";
 pub const HERMES_SPOTIFY_ACCOUNTS_BASE_URL: &str = "HERMES_SPOTIFY_ACCOUNTS_BASE_URL";
 /// Spotify Web API base (default `https://api.spotify.com/v1`).
 pub const HERMES_SPOTIFY_API_BASE_URL: &str = "HERMES_SPOTIFY_API_BASE_URL";
+/// Honcho host block to use (default `hermes`, or `hermes_<profile>`).
+pub const HERMES_HONCHO_HOST: &str = "HERMES_HONCHO_HOST";
+/// Honcho dashboard origin; the authorize URL is `<dashboard>/authorize`.
+pub const HONCHO_OAUTH_DASHBOARD: &str = "HONCHO_OAUTH_DASHBOARD";
+/// Honcho OAuth authorize URL (overrides the dashboard-derived one).
+pub const HONCHO_OAUTH_AUTHORIZE_URL: &str = "HONCHO_OAUTH_AUTHORIZE_URL";
+/// Honcho OAuth token URL.
+pub const HONCHO_OAUTH_TOKEN_URL: &str = "HONCHO_OAUTH_TOKEN_URL";
+/// Honcho OAuth client id (default `hermes-agent`).
+pub const HONCHO_OAUTH_CLIENT_ID: &str = "HONCHO_OAUTH_CLIENT_ID";
+/// Honcho OAuth scope (default `write`).
+pub const HONCHO_OAUTH_SCOPE: &str = "HONCHO_OAUTH_SCOPE";
+/// Self-hosted Honcho API base URL when the config has no `baseUrl`.
+pub const HONCHO_BASE_URL: &str = "HONCHO_BASE_URL";

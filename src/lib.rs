@@ -12,6 +12,7 @@ pub mod cli;
 pub mod clock;
 pub mod envvars;
 pub mod home;
+pub mod honcho;
 pub mod jwt;
 pub mod mcp;
 pub mod model;

@@ -34,11 +34,11 @@ pub enum McpCommand {
         #[command(flatten)]
         flags: FlowFlags,
     },
-    /// Re-authenticate one OAuth MCP server, or all of them one at a time with --all
+    /// Re-authenticate one OAuth MCP server, or all of them (--all)
     Reauth {
-        /// Server name to re-authenticate
+        /// Server name to re-authenticate (omit with --all)
         name: Option<String>,
-        /// Re-authenticate every `auth: oauth` server in config, one at a time
+        /// Re-authenticate every OAuth server in config, one at a time
         #[arg(long)]
         all: bool,
         #[command(flatten)]
@@ -229,7 +229,10 @@ pub fn run(args: McpArgs) -> Result<(), CliError> {
     };
     let all = matches!(args.command, McpCommand::Reauth { all: true, .. });
     if !all {
-        return if reauth_one(&s, &rt, &mut paste, &targets[0]) {
+        let ok = reauth_one(&s, &rt, &mut paste, &targets[0]);
+        // Leave the runtime without waiting for a browser launcher that may still run.
+        rt.shutdown_background();
+        return if ok {
             Ok(())
         } else {
             Err(reported(ExitKind::Failure))
@@ -253,7 +256,6 @@ pub fn run(args: McpArgs) -> Result<(), CliError> {
         "  ✓ Re-authenticated {ok}/{} server(s)",
         targets.len()
     ));
-    // Leave the runtime without waiting for the stdin reader thread.
     rt.shutdown_background();
     if ok == targets.len() {
         Ok(())

@@ -4,9 +4,11 @@
 pub mod auth;
 pub mod completion;
 pub mod error;
+pub mod honcho;
 pub mod login;
 pub mod logout;
 pub mod mcp;
+pub mod memory;
 pub mod model;
 pub mod setup;
 pub mod ui;
@@ -48,8 +50,13 @@ pub enum Command {
     /// Deprecated: use `hermes auth`, `hermes model` or `hermes setup`
     #[command(hide = true)]
     Login(login::LoginArgs),
-    /// Sign in to OAuth-protected MCP servers (login, reauth)
+    /// Manage MCP servers: OAuth sign-in (login, reauth)
     Mcp(mcp::McpArgs),
+    /// Configure external memory provider
+    Memory(memory::MemoryArgs),
+    /// Honcho memory provider: status and setup (when `memory.provider: honcho`)
+    #[command(hide = true)]
+    Honcho(honcho::HonchoArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completion(completion::CompletionArgs),
 }
@@ -77,6 +84,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Login(args) => login::run(args),
         Command::Completion(args) => completion::run(args),
         Command::Mcp(args) => mcp::run(args),
+        Command::Memory(args) => memory::run(args),
+        Command::Honcho(args) => honcho::run(args),
     }
 }
 
