@@ -80,6 +80,10 @@ pub fn logout(
             store.save(&lock)?;
         }
     }
+    if target == "nous" {
+        // The shared cross-profile Nous store would otherwise offer the session back.
+        removed |= super::oauth::nous::remove_shared(home);
+    }
     if !removed && !reset_config {
         return Ok(LogoutOutcome::NoState { display });
     }

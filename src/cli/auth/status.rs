@@ -30,6 +30,7 @@ pub fn run(args: StatusArgs) -> Result<(), CliError> {
             "logged_in": st.logged_in,
             "error": st.error,
             "details": details,
+            "warning": st.warning,
         });
         say(serde_json::to_string_pretty(&doc).expect("serializable"));
         return Ok(());
@@ -38,6 +39,9 @@ pub fn run(args: StatusArgs) -> Result<(), CliError> {
         say(format!("{}: logged in", st.provider));
         for (k, v) in &st.details {
             say(format!("  {k}: {v}"));
+        }
+        if let Some(w) = &st.warning {
+            say(format!("  warning: {w}"));
         }
     } else if let Some(e) = &st.error {
         say(format!("{}: logged out ({e})", st.provider));
