@@ -160,7 +160,9 @@ pub fn single_flight(
     }
     let rotated_elsewhere =
         row.refresh_token != entry.refresh_token || row.access_token != entry.access_token;
-    if rotated_elsewhere && !(r.needs)(&row, now) {
+    // Another process rotated while we waited for the lock: adopt its tokens unless they are
+    // themselves about to expire (a provider's proactive margin may be wider than that).
+    if rotated_elsewhere && !(hard_expiring(&row, now) && (r.needs)(&row, now)) {
         return Ok(row);
     }
     match (r.exchange)(&row) {
@@ -192,7 +194,13 @@ pub fn single_flight(
                         &mut row,
                         Some(401),
                         &ErrorContext {
-                            reason: e.code.clone(),
+                            // Terminal: the row is dead until a new login.
+                            reason: Some(
+                                e.code
+                                    .clone()
+                                    .filter(|c| cooldown::is_dead_reason(Some(401), Some(c)))
+                                    .unwrap_or_else(|| "token_revoked".into()),
+                            ),
                             message: Some(e.message.clone()),
                             reset_at: None,
                         },
@@ -205,6 +213,21 @@ pub fn single_flight(
             Err(e)
         }
     }
+}
+
+/// Whether the row's access token expires within 120 s (JWT `exp`, `expires_at_ms`, `expires_at`).
+fn hard_expiring(row: &PoolEntry, now: f64) -> bool {
+    let exp = row
+        .access_token
+        .as_deref()
+        .and_then(crate::jwt::exp)
+        .or_else(|| row.expires_at_ms.map(|ms| ms as f64 / 1000.0))
+        .or_else(|| {
+            row.expires_at
+                .as_deref()
+                .and_then(crate::timefmt::parse_iso)
+        });
+    exp.is_some_and(|e| e <= now + 120.0)
 }
 
 /// `2026-11-22T23:35:55.658034Z`, the `last_refresh` shape.
