@@ -51,6 +51,23 @@ fn pool_usable(ctx: &PoolContext, store: &AuthStore, key: &str) -> Result<bool, 
     Ok(pool.peek()?.is_some())
 }
 
+fn from_oauth(
+    key: &str,
+    r: Result<crate::providers::oauth::OAuthStatus, crate::providers::oauth::OAuthError>,
+) -> Result<Status, PoolError> {
+    Ok(match r {
+        Ok(st) if st.logged_in => Status {
+            provider: key.into(),
+            logged_in: true,
+            error: None,
+            details: st.details,
+            warning: st.warning,
+        },
+        Ok(st) => Status::out(key, st.error.as_deref()),
+        Err(e) => Status::out(key, Some(&e.message)),
+    })
+}
+
 /// Status of a pool of refreshable OAuth rows: the first available row, refreshed when its
 /// access token is expired or inside the refresh margin (single-flight). A transient refresh
 /// failure keeps the login and is reported as a warning; a terminal one means logged out.
@@ -153,23 +170,8 @@ pub fn status(ctx: &PoolContext, key: &str) -> Result<Status, PoolError> {
                 ))
             }
         }
-        "minimax-oauth" => {
-            let Some(s) = store.provider_state(key) else {
-                return Ok(Status::out(key, None));
-            };
-            let exp = str_at(s, "expires_at");
-            if exp
-                .and_then(crate::timefmt::parse_iso)
-                .is_some_and(|e| e > now)
-            {
-                let mut st = Status::ok(key);
-                st.details
-                    .push(("expires_at".into(), exp.unwrap_or_default().into()));
-                Ok(st)
-            } else {
-                Ok(Status::out(key, None))
-            }
-        }
+        "minimax-oauth" => from_oauth(key, crate::providers::oauth::minimax::status(ctx)),
+        "copilot" => from_oauth(key, crate::providers::oauth::copilot::status(ctx)),
         "spotify" => {
             let Some(s) = store.provider_state("spotify") else {
                 return Ok(Status::out(key, None));

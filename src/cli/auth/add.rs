@@ -137,7 +137,9 @@ pub fn execute(ctx: &PoolContext, s: AddSettings) -> Result<(), CliError> {
     match s.kind {
         CredentialType::ApiKey => add_api_key(ctx, s),
         CredentialType::Oauth => match s.pool_key.as_str() {
-            "nous" | "openai-codex" | "xai-oauth" => super::add_oauth::run(ctx, &s),
+            "nous" | "openai-codex" | "xai-oauth" | "minimax-oauth" | "copilot" => {
+                super::add_oauth::run(ctx, &s)
+            }
             _ => oauth_unsupported(&s),
         },
     }

@@ -3,7 +3,7 @@
 use super::add::AddSettings;
 use crate::cli::{CliError, say};
 use crate::pool::PoolContext;
-use crate::providers::oauth::{codex, nous, xai};
+use crate::providers::oauth::{codex, copilot, minimax, nous, xai};
 
 pub fn run(ctx: &PoolContext, s: &AddSettings) -> Result<(), CliError> {
     let o = &s.oauth;
@@ -52,6 +52,29 @@ pub fn run(ctx: &PoolContext, s: &AddSettings) -> Result<(), CliError> {
             say(format!(
                 "Added xai-oauth OAuth credential #{n}: \"{label}\""
             ));
+        }
+        "minimax-oauth" => {
+            let (n, label) = minimax::login(
+                ctx,
+                &minimax::LoginSettings {
+                    label: s.label.clone(),
+                    timeout: o.timeout,
+                    no_browser: o.no_browser,
+                },
+            )?;
+            say(format!(
+                "Added minimax-oauth OAuth credential #{n}: \"{label}\""
+            ));
+        }
+        "copilot" => {
+            let path = copilot::device_login(
+                ctx,
+                &copilot::LoginSettings {
+                    timeout: o.timeout,
+                    no_browser: o.no_browser,
+                },
+            )?;
+            say(format!("Saved COPILOT_GITHUB_TOKEN to {}", path.display()));
         }
         other => {
             return Err(CliError::failure(format!("no OAuth login for {other}")));

@@ -11,8 +11,10 @@
 //! the user code at once; the polling spinner goes to stderr and hides itself without a terminal.
 
 pub mod codex;
+pub mod copilot;
 pub mod device;
 pub mod http;
+pub mod minimax;
 pub mod nous;
 pub mod refresh;
 pub mod xai;
@@ -22,6 +24,9 @@ use std::io::Write;
 use std::time::Duration;
 
 pub use refresh::OAuthRefresher;
+
+/// What `auth status` reports for an OAuth provider.
+pub type OAuthStatus = nous::NousStatus;
 
 /// What kind of failure an [`OAuthError`] is (decides retry/quarantine, never the wording).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

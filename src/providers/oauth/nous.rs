@@ -915,6 +915,25 @@ pub struct NousStatus {
     pub details: Vec<(String, String)>,
 }
 
+impl NousStatus {
+    pub fn ok(details: Vec<(String, String)>, warning: Option<String>) -> Self {
+        Self {
+            logged_in: true,
+            error: None,
+            warning,
+            details,
+        }
+    }
+    pub fn out(error: Option<String>) -> Self {
+        Self {
+            logged_in: false,
+            error,
+            warning: None,
+            details: vec![],
+        }
+    }
+}
+
 /// Status: resolves the credential (refreshing only when the token is unusable); an unreachable
 /// portal keeps the login and reports why the refresh failed.
 pub fn status(ctx: &PoolContext) -> Result<NousStatus, crate::pool::PoolError> {

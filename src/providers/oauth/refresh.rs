@@ -12,7 +12,7 @@
 
 use serde_json::{Value, json};
 
-use super::{OAuthError, codex, nous, xai};
+use super::{OAuthError, codex, minimax, nous, xai};
 use crate::pool::entry::{AUTH_OAUTH, PoolEntry};
 use crate::pool::{ErrorContext, PoolContext, PoolError, TokenRefresher, cooldown};
 use crate::store::{AuthStore, StoreLock};
@@ -31,6 +31,7 @@ impl TokenRefresher for OAuthRefresher {
             "nous" => entry.runtime_api_key(pool_key, now).is_empty(),
             "openai-codex" => codex::needs_refresh(entry, now),
             "xai-oauth" => xai::needs_refresh(entry, now),
+            "minimax-oauth" => minimax::needs_refresh(entry, now),
             _ => false,
         }
     }
@@ -45,6 +46,7 @@ impl TokenRefresher for OAuthRefresher {
             "nous" => refresh_nous(ctx, entry),
             "openai-codex" => codex::refresh_entry(ctx, entry),
             "xai-oauth" => xai::refresh_entry(ctx, entry),
+            "minimax-oauth" => minimax::refresh_entry(ctx, entry),
             _ => Err(OAuthError::new(
                 pool_key,
                 super::ErrorKind::Config,
@@ -102,8 +104,8 @@ pub struct RowRefresh<'a> {
     /// The network exchange for the row as stored.
     pub exchange: &'a dyn Fn(&PoolEntry) -> Result<Rotated, OAuthError>,
     /// Writes the rotated tokens into the provider's singleton state (`providers.<id>`) when the
-    /// row is seeded from it; called with the store under the lock.
-    pub write_singleton: &'a dyn Fn(&mut AuthStore, &PoolEntry),
+    /// row shares its grant; called with the store under the lock, with the row before and after.
+    pub write_singleton: &'a dyn Fn(&mut AuthStore, &PoolEntry, &PoolEntry),
     /// Quarantine on a terminal error: clears the singleton's tokens (called under the lock).
     pub quarantine_singleton: &'a dyn Fn(&mut AuthStore, &PoolEntry, &OAuthError),
 }
@@ -165,6 +167,7 @@ pub fn single_flight(
     if rotated_elsewhere && !(hard_expiring(&row, now) && (r.needs)(&row, now)) {
         return Ok(row);
     }
+    let before = row.clone();
     match (r.exchange)(&row) {
         Ok(t) => {
             row.access_token = Some(t.access_token);
@@ -182,7 +185,25 @@ pub fn single_flight(
             }
             row.clear_status();
             put_row(&mut store, r.pool_key, &row);
-            (r.write_singleton)(&mut store, &row);
+            // Rows sharing the grant (one login seeding two rows) move with it: their old
+            // refresh token is spent now.
+            for other in store
+                .pool_entries(r.pool_key)
+                .into_iter()
+                .map(|m| PoolEntry::from_map(r.pool_key, m))
+                .filter(|o| o.id != row.id && o.refresh_token.is_some())
+                .filter(|o| o.refresh_token == before.refresh_token)
+                .collect::<Vec<_>>()
+            {
+                let mut o = other;
+                o.access_token = row.access_token.clone();
+                o.refresh_token = row.refresh_token.clone();
+                o.expires_at_ms = row.expires_at_ms;
+                o.expires_at = row.expires_at.clone();
+                o.clear_status();
+                put_row(&mut store, r.pool_key, &o);
+            }
+            (r.write_singleton)(&mut store, &before, &row);
             store.save(&lock).map_err(cfg)?;
             Ok(row)
         }

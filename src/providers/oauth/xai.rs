@@ -337,7 +337,9 @@ pub fn refresh_entry(ctx: &PoolContext, entry: &PoolEntry) -> Result<PoolEntry, 
                     })?;
                 exchange_refresh(rt)
             },
-            write_singleton: &|store, row| super::refresh::write_tokens_singleton(store, ID, row),
+            write_singleton: &|store, _, row| {
+                super::refresh::write_tokens_singleton(store, ID, row)
+            },
             quarantine_singleton: &|store, row, e| {
                 super::refresh::quarantine_tokens_singleton(store, ID, row, e)
             },
