@@ -305,7 +305,7 @@ fn copilot_status_discovers_env_tokens_and_rejects_classic_pats() {
             ("HERMES_COPILOT_TOKEN_EXCHANGE_URL", exchange.as_str()),
         ]
     };
-    let out = env.run(&vars("gho_good"), &["auth", "status", "copilot"]);
+    let out = env.run(&vars("gho_good"), &["auth", "status", "copilot", "-v"]);
     let stdout = text(&out.stdout);
     assert!(stdout.starts_with("copilot: logged in\n"), "{stdout}");
     assert!(

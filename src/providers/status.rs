@@ -19,6 +19,9 @@ pub struct Status {
     pub error: Option<String>,
     /// `auth_type`, `client_id`, `redirect_uri`, `scope`, `expires_at`, `api_base_url`, when known.
     pub details: Vec<(String, String)>,
+    /// Further OAuth details the reference does not print (auth type, client id, scope, expiry,
+    /// base URL): in `--json` always, in text with `--verbose`.
+    pub more: Vec<(String, String)>,
     /// Logged in, but a refresh attempted while checking failed transiently (login kept).
     pub warning: Option<String>,
 }
@@ -30,6 +33,7 @@ impl Status {
             logged_in: false,
             error: error.map(str::to_string),
             details: vec![],
+            more: vec![],
             warning: None,
         }
     }
@@ -56,13 +60,21 @@ fn from_oauth(
     r: Result<crate::providers::oauth::OAuthStatus, crate::providers::oauth::OAuthError>,
 ) -> Result<Status, PoolError> {
     Ok(match r {
-        Ok(st) if st.logged_in => Status {
-            provider: key.into(),
-            logged_in: true,
-            error: None,
-            details: st.details,
-            warning: st.warning,
-        },
+        Ok(st) if st.logged_in => {
+            // The reference prints MiniMax's expiry; everything else is extra.
+            let (details, more) = st
+                .details
+                .into_iter()
+                .partition(|(k, _)| key == "minimax-oauth" && k == "expires_at");
+            Status {
+                provider: key.into(),
+                logged_in: true,
+                error: None,
+                details,
+                more,
+                warning: st.warning,
+            }
+        }
         Ok(st) => Status::out(key, st.error.as_deref()),
         Err(e) => Status::out(key, Some(&e.message)),
     })
@@ -103,15 +115,15 @@ fn oauth_pool_status(
         }
     }
     let mut st = Status::ok(key);
-    st.details
+    st.more
         .push(("auth_type".into(), "oauth_device_code".into()));
-    st.details.push(("label".into(), shown.label.clone()));
+    st.more.push(("label".into(), shown.label.clone()));
     if let Some(exp) = shown.access_token.as_deref().and_then(crate::jwt::exp) {
-        st.details
+        st.more
             .push(("expires_at".into(), crate::timefmt::iso_utc_micros(exp)));
     }
     if let Some(b) = shown.base_url.as_deref() {
-        st.details.push(("api_base_url".into(), b.into()));
+        st.more.push(("api_base_url".into(), b.into()));
     }
     st.warning = warning;
     Ok(Some(st))
@@ -131,7 +143,8 @@ pub fn status(ctx: &PoolContext, key: &str) -> Result<Status, PoolError> {
                     provider: key.into(),
                     logged_in: true,
                     error: None,
-                    details: st.details,
+                    details: vec![],
+                    more: st.details,
                     warning: st.warning,
                 });
             }
