@@ -740,3 +740,72 @@ fn logout_clears_the_shared_store() {
     assert!(text(&out.stdout).starts_with("Logged out of Nous Portal.\n"));
     assert!(!env.shared().exists());
 }
+
+#[test]
+fn shared_store_import_in_another_profile() {
+    let s = Server::start(portal(&["ok", "ok"]));
+    let shared = tempfile::tempdir().unwrap();
+    let a = Env::new();
+    let b = Env::new();
+    let run = |env: &Env, extra: &[&str]| {
+        let mut c = env.cmd();
+        c.env("HERMES_SHARED_AUTH_DIR", shared.path())
+            .args([
+                "auth",
+                "add",
+                "nous",
+                "--portal-url",
+                &s.url,
+                "--no-browser",
+            ])
+            .args(extra);
+        c.output().unwrap()
+    };
+    assert!(run(&a, &[]).status.success());
+    // Without a terminal and without the flag nothing is imported: a device login runs.
+    let out = run(&b, &["--no-import-shared"]);
+    assert!(!text(&out.stdout).contains("Found existing"));
+    let b2 = Env::new();
+    let out = run(&b2, &["--import-shared"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("Found existing Nous OAuth credentials at"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Rehydrating Nous session from shared credentials..."));
+    assert!(
+        stdout.ends_with("Imported nous OAuth credentials: \"fixture-user@example.test\"\n"),
+        "{stdout}"
+    );
+    let p = s.state.lock().unwrap();
+    let rt = p.current_rt.clone();
+    drop(p);
+    assert_eq!(b2.auth()["providers"]["nous"]["refresh_token"], json!(rt));
+    let sh: Value =
+        serde_json::from_slice(&std::fs::read(shared.path().join("nous_auth.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        sh["refresh_token"],
+        json!(rt),
+        "rotated token written back to the shared store"
+    );
+
+    // A dead shared grant: falls back to the device login.
+    let mut st = sh.clone();
+    st["refresh_token"] = json!("nous-rt-dead");
+    std::fs::write(
+        shared.path().join("nous_auth.json"),
+        serde_json::to_vec(&st).unwrap(),
+    )
+    .unwrap();
+    let b3 = Env::new();
+    let out = run(&b3, &["--import-shared"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout
+            .contains("Could not refresh shared credentials — falling back to device-code login.")
+    );
+    assert!(stdout.contains("Saved nous OAuth device-code credentials"));
+}

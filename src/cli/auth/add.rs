@@ -61,6 +61,12 @@ pub struct OAuthArgs {
     /// Nous: minimum lifetime in seconds asked of a minted agent key (agent-key portals)
     #[arg(long, value_name = "SECS")]
     pub min_key_ttl_seconds: Option<u64>,
+    /// Nous: import the login found in the shared store (other profiles) without asking
+    #[arg(long, overrides_with = "no_import_shared")]
+    pub import_shared: bool,
+    /// Nous: never import the shared-store login; always start a device login
+    #[arg(long)]
+    pub no_import_shared: bool,
 }
 
 /// `auth add` resolved: no clap types past this point.
@@ -85,6 +91,8 @@ pub struct OAuthSettings {
     pub insecure: bool,
     pub ca_bundle: Option<std::path::PathBuf>,
     pub min_key_ttl_seconds: Option<u64>,
+    /// `Some(true)`: import the shared Nous login; `Some(false)`: never; `None`: ask.
+    pub import_shared: Option<bool>,
 }
 
 impl AddSettings {
@@ -122,6 +130,13 @@ impl AddSettings {
                 insecure: args.oauth.insecure,
                 ca_bundle: args.oauth.ca_bundle,
                 min_key_ttl_seconds: args.oauth.min_key_ttl_seconds,
+                import_shared: if args.oauth.import_shared {
+                    Some(true)
+                } else if args.oauth.no_import_shared {
+                    Some(false)
+                } else {
+                    None
+                },
             },
         })
     }

@@ -5,11 +5,38 @@ use crate::cli::{CliError, say};
 use crate::pool::PoolContext;
 use crate::providers::oauth::{codex, copilot, minimax, nous, xai};
 
+/// The shared-store offer: `--import-shared` / `--no-import-shared`, else a `[Y/n]` prompt on a
+/// terminal. Without a terminal nothing is imported (an EOF is never read as "yes").
+fn ask_import_shared(ctx: &PoolContext, flag: Option<bool>) -> Result<bool, CliError> {
+    if flag == Some(false) || nous::read_shared(&ctx.home).is_none() {
+        return Ok(false);
+    }
+    let path = nous::shared_path(&ctx.home);
+    say("");
+    say(format!(
+        "Found existing Nous OAuth credentials at {}",
+        path.display()
+    ));
+    if let Some(v) = flag {
+        return Ok(v);
+    }
+    if !crate::cli::ui::stdin_is_tty() {
+        say("Not importing them without a terminal (pass --import-shared to use them).");
+        return Ok(false);
+    }
+    let answer = crate::cli::ui::prompt_line("Import these credentials? [Y/n]: ");
+    Ok(matches!(
+        answer.as_deref().map(str::to_lowercase).as_deref(),
+        Some("") | Some("y") | Some("yes")
+    ))
+}
+
 pub fn run(ctx: &PoolContext, s: &AddSettings) -> Result<(), CliError> {
     let o = &s.oauth;
     match s.pool_key.as_str() {
         "nous" => {
-            let label = nous::login(
+            let import_shared = ask_import_shared(ctx, o.import_shared)?;
+            let out = nous::login(
                 ctx,
                 &nous::LoginSettings {
                     label: s.label.clone(),
@@ -22,11 +49,20 @@ pub fn run(ctx: &PoolContext, s: &AddSettings) -> Result<(), CliError> {
                     insecure: o.insecure,
                     ca_bundle: o.ca_bundle.clone(),
                     min_key_ttl: o.min_key_ttl_seconds,
+                    import_shared,
                 },
             )?;
-            say(format!(
-                "Saved nous OAuth device-code credentials: \"{label}\""
-            ));
+            if out.imported {
+                say(format!(
+                    "Imported nous OAuth credentials: \"{}\"",
+                    out.label
+                ));
+            } else {
+                say(format!(
+                    "Saved nous OAuth device-code credentials: \"{}\"",
+                    out.label
+                ));
+            }
         }
         "openai-codex" => {
             let (n, label) = codex::login(

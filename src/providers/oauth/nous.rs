@@ -1014,12 +1014,113 @@ pub struct LoginSettings {
     pub insecure: bool,
     pub ca_bundle: Option<PathBuf>,
     pub min_key_ttl: Option<u64>,
+    /// Rehydrate from the shared store (the caller asked the user) before any device login.
+    pub import_shared: bool,
 }
 
-/// Runs the device-code login and persists it; returns the pool entry's label.
-pub fn login(ctx: &PoolContext, s: &LoginSettings) -> Result<String, OAuthError> {
+/// What a login did.
+#[derive(Debug, Clone)]
+pub struct LoginOutcome {
+    /// The pool entry's label.
+    pub label: String,
+    /// Imported from the shared store rather than a device login.
+    pub imported: bool,
+}
+
+fn label_after_write(store: &AuthStore) -> String {
+    store
+        .pool_entries(ID)
+        .into_iter()
+        .find(|m| m.get("source").and_then(Value::as_str) == Some("device_code"))
+        .and_then(|m| m.get("label").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| "device_code".into())
+}
+
+/// Shared-store import: one forced refresh against the shared `portal_base_url`, the rotated
+/// tokens written back to the shared store at once, then persisted like a login.
+fn import_shared(ctx: &PoolContext, s: &LoginSettings) -> Result<String, OAuthError> {
+    let shared = read_shared(&ctx.home)
+        .ok_or_else(|| err(ErrorKind::NotLoggedIn, "no valid shared Nous credentials"))?;
+    let mut state = Map::new();
+    for (k, d) in [
+        ("access_token", None),
+        ("refresh_token", None),
+        ("client_id", Some(CLIENT_ID)),
+        ("portal_base_url", Some(DEFAULT_PORTAL)),
+        ("inference_base_url", Some(DEFAULT_INFERENCE)),
+        ("token_type", Some("Bearer")),
+        ("scope", Some(DEFAULT_SCOPE)),
+        ("obtained_at", None),
+        ("expires_at", None),
+    ] {
+        let v = jstr(&shared, k).or(d);
+        state.insert(k.into(), v.map_or(Value::Null, |v| json!(v)));
+    }
+    state.insert("tls".into(), json!({"insecure": false, "ca_bundle": null}));
+    let portal = jstr(&state, "portal_base_url")
+        .unwrap_or(DEFAULT_PORTAL)
+        .trim_end_matches('/')
+        .to_string();
+    let client = http::client(
+        DISPLAY,
+        &HttpOptions::with_timeout(s.timeout.unwrap_or(15.0)),
+    )?;
+    let now = ctx.now();
+    let min_ttl = s.min_key_ttl.unwrap_or(DEFAULT_MIN_KEY_TTL);
+    let result = super::block_on(async {
+        refresh_state(&client, &portal, &mut state, now).await?;
+        write_shared(ctx, &state);
+        let mut persist = |st: &State| {
+            write_shared(ctx, st);
+            Ok(())
+        };
+        ensure(
+            &client,
+            &portal,
+            &mut state,
+            Ensure {
+                probe: true,
+                min_ttl,
+                ..Ensure::default()
+            },
+            now,
+            &mut persist,
+        )
+        .await
+    });
+    if let Err(e) = result {
+        if e.is_terminal() {
+            remove_shared(&ctx.home);
+        }
+        return Err(e);
+    }
+    if let Some(l) = &s.label {
+        state.insert("label".into(), json!(l));
+    }
+    let lock = StoreLock::acquire(&ctx.home).map_err(store_err)?;
+    let mut store = AuthStore::load_locked(&lock).map_err(store_err)?;
+    write_state(ctx, &lock, &mut store, &state, true)?;
+    Ok(label_after_write(&store))
+}
+
+/// Runs the login (shared-store import when asked, else the device flow) and persists it.
+pub fn login(ctx: &PoolContext, s: &LoginSettings) -> Result<LoginOutcome, OAuthError> {
     crate::pool::manage::unsuppress_for_add(ctx, ID)
         .map_err(|e| err(ErrorKind::Config, format!("Nous Portal: {e}")))?;
+    if s.import_shared {
+        say("Rehydrating Nous session from shared credentials...");
+        match import_shared(ctx, s) {
+            Ok(label) => {
+                return Ok(LoginOutcome {
+                    label,
+                    imported: true,
+                });
+            }
+            Err(_) => {
+                say("Could not refresh shared credentials — falling back to device-code login.")
+            }
+        }
+    }
     let portal = s
         .portal_url
         .clone()
@@ -1209,13 +1310,10 @@ pub fn login(ctx: &PoolContext, s: &LoginSettings) -> Result<String, OAuthError>
     let lock = StoreLock::acquire(&ctx.home).map_err(store_err)?;
     let mut store = AuthStore::load_locked(&lock).map_err(store_err)?;
     write_state(ctx, &lock, &mut store, &state, true)?;
-    let label = store
-        .pool_entries(ID)
-        .into_iter()
-        .find(|m| m.get("source").and_then(Value::as_str) == Some("device_code"))
-        .and_then(|m| m.get("label").and_then(Value::as_str).map(str::to_string))
-        .unwrap_or_else(|| "device_code".into());
-    Ok(label)
+    Ok(LoginOutcome {
+        label: label_after_write(&store),
+        imported: false,
+    })
 }
 
 #[cfg(test)]
