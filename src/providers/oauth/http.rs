@@ -177,10 +177,15 @@ pub async fn send(
     what: &str,
     req: reqwest::RequestBuilder,
 ) -> Result<Reply, OAuthError> {
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| OAuthError::transport(provider, format!("{what} failed: {}", chain(&e))))?;
+    let resp = req.send().await.map_err(|e| {
+        let why = chain(&e);
+        let tls = if why.contains("certificate") {
+            " (TLS verification failed: trust the server's CA with --ca-bundle <pem> or SSL_CERT_FILE)"
+        } else {
+            ""
+        };
+        OAuthError::transport(provider, format!("{what} failed: {why}{tls}"))
+    })?;
     let status = resp.status().as_u16();
     let retry_after = resp
         .headers()
