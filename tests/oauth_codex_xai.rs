@@ -509,6 +509,16 @@ fn xai_device_login_refresh_and_single_flight_against_the_real_server() {
         .to_string();
     assert_ne!(rt1, rt2, "the rotated refresh token is persisted");
 
+    // Inside xAI's proactive margin (50 min left) but usable: a read-only status spends nothing.
+    let mut a = env.auth();
+    a["credential_pool"]["xai-oauth"][0]["access_token"] = json!(jwt(
+        json!({"email": "test-user@example.test", "exp": now() + 3000})
+    ));
+    env.write_auth(&a);
+    let out = env.run(&["auth", "status", "xai-oauth"]);
+    assert!(text(&out.stdout).starts_with("xai-oauth: logged in\n"));
+    assert_eq!(s.counts()["refresh_token"], 1);
+
     // Replaying the consumed refresh token: invalid_grant, the entry is dead, no more requests.
     let mut a = env.auth();
     a["credential_pool"]["xai-oauth"][0]["refresh_token"] = json!(rt1);

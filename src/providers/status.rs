@@ -95,8 +95,11 @@ fn oauth_pool_status(
     let now = ctx.now();
     let mut warning = None;
     let mut shown = entry.clone();
+    // Read-only: spend a refresh token only when the access token is (nearly) unusable, not
+    // merely inside a provider's wider proactive margin (xAI: an hour).
     if let Some(r) = ctx.refresher.clone()
         && r.needs_refresh(key, &entry, now)
+        && crate::providers::oauth::refresh::hard_expiring(&entry, now)
     {
         match r.refresh(ctx, key, &entry) {
             Ok(e) => shown = e,

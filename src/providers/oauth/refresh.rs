@@ -237,7 +237,7 @@ pub fn single_flight(
 }
 
 /// Whether the row's access token expires within 120 s (JWT `exp`, `expires_at_ms`, `expires_at`).
-fn hard_expiring(row: &PoolEntry, now: f64) -> bool {
+pub fn hard_expiring(row: &PoolEntry, now: f64) -> bool {
     let exp = row
         .access_token
         .as_deref()
