@@ -341,7 +341,7 @@ async fn mint(
     .await?;
     match reply.status {
         404 | 405 => return Ok(Mint::NotSupported),
-        401 => return Ok(Mint::Unauthorized),
+        401 | 403 => return Ok(Mint::Unauthorized),
         200 => {}
         s => {
             let kind = if s >= 500 || s == 429 {
@@ -447,6 +447,10 @@ async fn ensure(
                     return Ok(());
                 }
                 Mint::NotSupported => {
+                    state.insert(MODEL_FIELD.into(), json!(MODEL_INVOKE_JWT));
+                }
+                // A portal that refuses to mint for a usable invoke JWT is an invoke-JWT portal.
+                Mint::Unauthorized if state_unusable(state, now).is_none() => {
                     state.insert(MODEL_FIELD.into(), json!(MODEL_INVOKE_JWT));
                 }
                 Mint::Unauthorized => {
