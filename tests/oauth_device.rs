@@ -809,3 +809,55 @@ fn shared_store_import_in_another_profile() {
     );
     assert!(stdout.contains("Saved nous OAuth device-code credentials"));
 }
+
+#[test]
+fn browser_opens_through_dollar_browser_except_in_remote_sessions() {
+    let s = Server::start(portal(&["ok", "ok"]));
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("browser.sh");
+    let log = dir.path().join("opened.txt");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$1\" >> {}\n", log.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let remote = [
+        "SSH_CLIENT",
+        "SSH_TTY",
+        "CLOUD_SHELL",
+        "CODESPACES",
+        "CODESPACE_NAME",
+        "GITPOD_WORKSPACE_ID",
+        "REPL_ID",
+        "STACKBLITZ",
+    ];
+    let env = Env::new();
+    let mut c = env.cmd();
+    for v in remote {
+        c.env_remove(v);
+    }
+    let out = c
+        .env("BROWSER", &script)
+        .args(["auth", "add", "nous", "--portal-url", &s.url])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("  (Opened browser for verification)"));
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "http://127.0.0.1/device?user_code=FAKE-0001\n"
+    );
+    let env = Env::new();
+    let mut c = env.cmd();
+    let out = c
+        .env("BROWSER", &script)
+        .env("SSH_CLIENT", "10.0.0.1 1 22")
+        .args(["auth", "add", "nous", "--portal-url", &s.url])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!text(&out.stdout).contains("browser"));
+    assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 1);
+}
