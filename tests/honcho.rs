@@ -1,5 +1,6 @@
 //! Honcho sign-in against a local authorize + token endpoint, and the cross-process refresh.
 
+#[path = "mcp_support/mod.rs"]
 mod common;
 
 use std::collections::HashMap;

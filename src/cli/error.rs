@@ -108,3 +108,13 @@ impl From<PoolError> for CliError {
         }
     }
 }
+
+impl From<crate::providers::oauth::OAuthError> for CliError {
+    fn from(e: crate::providers::oauth::OAuthError) -> Self {
+        let mut err = CliError::failure(e.message);
+        if let Some(next) = e.next {
+            err = err.hint(format!("run `{next}`"));
+        }
+        err
+    }
+}

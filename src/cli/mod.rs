@@ -72,7 +72,9 @@ pub fn say(line: impl std::fmt::Display) {
 /// The real environment: `HERMES_HOME`, the process env + `.env`, config.yaml.
 pub fn context() -> Result<PoolContext, CliError> {
     let home = Home::resolve().map_err(|e| CliError::failure(e.to_string()))?;
-    Ok(PoolContext::from_env(home)?)
+    let mut ctx = PoolContext::from_env(home)?;
+    ctx.refresher = Some(std::sync::Arc::new(crate::providers::oauth::OAuthRefresher));
+    Ok(ctx)
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {

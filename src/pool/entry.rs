@@ -328,6 +328,18 @@ impl PoolEntry {
     /// The secret an upstream request uses, or `""` when this row holds none usable.
     pub fn runtime_api_key(&self, pool_key: &str, now: f64) -> String {
         if pool_key == "nous" {
+            // A minted agent key (agent-key portals, `agent_key_id` set) is opaque: its stored
+            // expiry decides.
+            if self.extra.get("agent_key_id").is_some_and(|v| !v.is_null())
+                && let Some(k) = self.agent_key.as_deref().filter(|k| !k.is_empty())
+                && self
+                    .agent_key_expires_at
+                    .as_deref()
+                    .and_then(timefmt::parse_iso)
+                    .is_some_and(|e| e - now > 120.0)
+            {
+                return k.to_string();
+            }
             for (tok, exp_iso) in [
                 (&self.agent_key, &self.agent_key_expires_at),
                 (&self.access_token, &self.expires_at),

@@ -1,6 +1,7 @@
 //! `hermes auth …`: one file per subcommand; bare `hermes auth` is the menu.
 
 pub mod add;
+pub mod add_oauth;
 pub mod list;
 pub mod logout;
 pub mod menu;

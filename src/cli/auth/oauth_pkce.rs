@@ -16,7 +16,10 @@ pub struct BrowserFlags {
 
 /// Runs the `auth add` OAuth flow of `s.pool_key`; `None` when this module has no flow for it.
 pub fn run(ctx: &PoolContext, s: &AddSettings) -> Option<Result<(), CliError>> {
-    let flags = &s.browser;
+    let flags = &BrowserFlags {
+        no_browser: s.oauth.no_browser,
+        timeout: s.oauth.timeout,
+    };
     Some(match s.pool_key.as_str() {
         "anthropic" => add_anthropic(ctx, s.label.clone(), flags),
         "google-gemini-cli" => add_gemini(ctx, s.label.clone(), flags),

@@ -46,6 +46,7 @@ pub fn run(args: SpotifyArgs) -> Result<(), CliError> {
         SpotifyAction::Status => super::status::run(super::status::StatusArgs {
             provider: spotify::ID.into(),
             json: false,
+            verbose: false,
         }),
         SpotifyAction::Logout => crate::cli::logout::print_logout(Some(spotify::ID)),
         SpotifyAction::Login => {

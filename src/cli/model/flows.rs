@@ -380,7 +380,7 @@ fn oauth_login(ctx: &PoolContext, p: &Provider) -> Result<bool, CliError> {
         kind: CredentialType::Oauth,
         label: None,
         api_key: None,
-        browser: Default::default(),
+        oauth: Default::default(),
     };
     match add::execute(ctx, settings) {
         Ok(()) => Ok(true),
