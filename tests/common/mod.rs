@@ -104,6 +104,10 @@ impl Env {
         let mut vars = BTreeMap::new();
         vars.insert("PATH".into(), "/usr/bin:/bin".into());
         vars.insert("LANG".into(), "C.UTF-8".into());
+        // Tests never reach the real network: anything not on loopback goes to a dead proxy.
+        vars.insert("HTTPS_PROXY".into(), "http://127.0.0.1:9".into());
+        vars.insert("HTTP_PROXY".into(), "http://127.0.0.1:9".into());
+        vars.insert("NO_PROXY".into(), "127.0.0.1,localhost,::1".into());
         Self {
             tmp,
             home,
