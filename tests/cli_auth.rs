@@ -1203,3 +1203,78 @@ fn read_commands_do_not_normalize_the_store() {
             .starts_with("sha256:")
     );
 }
+
+/// Without HERMES_HOME the home is `~/.hermes` (HOME), created 0700 on the first write.
+#[test]
+fn default_home_is_dot_hermes() {
+    let e = Env::new();
+    let mut c = e.cmd(&[
+        "auth",
+        "add",
+        "openrouter",
+        "--api-key",
+        "sk-or-default-home-0001",
+    ]);
+    c.env_remove("HERMES_HOME");
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dot = e.user.join(".hermes");
+    assert_eq!(mode(&dot), 0o700);
+    assert_eq!(mode(&dot.join("auth.json")), 0o600);
+    assert!(e.home_listing().is_empty(), "HERMES_HOME was not used");
+}
+
+/// A symlinked auth.json stays a symlink; the write goes to its target.
+#[test]
+fn symlinked_store_stays_a_symlink() {
+    let e = Env::new();
+    let real = e.tmp.path().join("real-auth.json");
+    std::fs::write(&real, "{\"version\": 1, \"providers\": {}}\n").unwrap();
+    std::os::unix::fs::symlink(&real, e.auth_path()).unwrap();
+    e.add_key("openrouter", "sk-or-symlink-00001", None);
+    assert!(
+        std::fs::symlink_metadata(e.auth_path())
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let doc: Value = serde_json::from_slice(&std::fs::read(&real).unwrap()).unwrap();
+    assert_eq!(
+        doc["credential_pool"]["openrouter"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// A lock held for longer than HERMES_AUTH_LOCK_TIMEOUT_SECONDS: the writer gives up with a
+/// clear error instead of hanging, and writes nothing.
+#[test]
+fn lock_timeout_fails_clearly() {
+    let e = Env::new();
+    e.add_key("openrouter", "sk-or-locktimeout-01", None);
+    let before = e.auth_bytes();
+    let lock = std::fs::OpenOptions::new()
+        .append(true)
+        .open(e.home.join("auth.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    e.set("HERMES_AUTH_LOCK_TIMEOUT_SECONDS", "1");
+    e.secret("sk-or-locktimeout-02");
+    let t = Instant::now();
+    let out = e.run(&[
+        "auth",
+        "add",
+        "openrouter",
+        "--api-key",
+        "sk-or-locktimeout-02",
+    ]);
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.first_err_line().contains("lock"), "{out}");
+    assert_eq!(e.auth_bytes(), before);
+    // Reads need no lock.
+    e.run(&["auth", "list"]).ok();
+    lock.unlock().unwrap();
+}

@@ -169,14 +169,20 @@ impl Env {
 
     /// The command with a cleared environment, stdin from /dev/null.
     pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.cmd_inherit_stdio(args);
+        c.stdin(Stdio::null());
+        c
+    }
+
+    /// The command with a cleared environment and stdio left alone (for a pty).
+    pub fn cmd_inherit_stdio(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
         c.args(args)
             .env_clear()
             .envs(self.vars.borrow().iter())
             .env("HERMES_HOME", &self.home)
             .env("HOME", &self.user)
-            .current_dir(self.tmp.path())
-            .stdin(Stdio::null());
+            .current_dir(self.tmp.path());
         c
     }
 

@@ -118,5 +118,24 @@ for dir in "$FIX"/*/; do
     fi
 done
 
+# Shared lock: 8 of our processes and 8 reference processes add to one pool at the same time.
+h=$(fresh_home apikeys-basic)
+pids=()
+for i in $(seq 1 8); do
+    run "$BIN" "$h" apikeys-basic auth add xai --type api-key --api-key "xai-FAKE-OURS-$i" --label "ours-$i" >/dev/null &
+    pids+=($!)
+    run "$REF" "$h" apikeys-basic auth add xai --type api-key --api-key "xai-FAKE-REF-$i" --label "ref-$i" >/dev/null 2>&1 &
+    pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || { echo "FAIL  a parallel add failed"; fail=1; }; done
+n=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["credential_pool"]["xai"]))' "$h/auth.json")
+checks=$((checks + 1))
+if [ "$n" = 16 ]; then
+    echo "PASS  8 of ours + 8 reference processes adding at once: 16 entries"
+else
+    echo "FAIL  8 of ours + 8 reference processes adding at once: $n entries (want 16)"; fail=1
+fi
+compare_lists apikeys-basic "$h" "after the mixed parallel adds"
+
 echo "$checks comparisons, $([ $fail = 0 ] && echo 'all equal' || echo 'DIFFERENCES FOUND')"
 exit $fail
