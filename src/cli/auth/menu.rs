@@ -7,7 +7,7 @@ use dialoguer::{FuzzySelect, Input, Select};
 use super::add::{AddSettings, CredentialType};
 use super::list;
 use crate::cli::{CliError, context, say, ui};
-use crate::pool::{CredentialPool, PoolContext, Strategy, manage, report};
+use crate::pool::{CredentialPool, PoolContext, Strategy, report};
 use crate::providers::{display_name, registry};
 
 fn theme() -> ColorfulTheme {
@@ -199,6 +199,5 @@ fn strategy(ctx: &PoolContext) -> Result<(), CliError> {
         serde_yaml::Value::String(chosen.as_str().into()),
     )?;
     say(format!("Set {key} strategy to: {chosen}"));
-    let _ = manage::is_addable(&key);
     Ok(())
 }
