@@ -6,6 +6,7 @@ pub mod completion;
 pub mod error;
 pub mod login;
 pub mod logout;
+pub mod proxy;
 pub mod ui;
 
 use std::io::Write;
@@ -41,6 +42,8 @@ pub enum Command {
     /// Deprecated: use `hermes auth`, `hermes model` or `hermes setup`
     #[command(hide = true)]
     Login(login::LoginArgs),
+    /// Local OpenAI-compatible proxy over your credential pools
+    Proxy(proxy::ProxyArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completion(completion::CompletionArgs),
 }
@@ -64,6 +67,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Auth(args) => auth::run(args),
         Command::Logout(args) => logout::run(args),
         Command::Login(args) => login::run(args),
+        Command::Proxy(args) => proxy::run(args),
         Command::Completion(args) => completion::run(args),
     }
 }
