@@ -63,7 +63,9 @@ fn arg(name: &str) -> Option<String> {
 async fn main() {
     let port: u16 = arg("--port").and_then(|p| p.parse().ok()).unwrap_or(0);
     let delay = Duration::from_millis(arg("--delay-ms").and_then(|d| d.parse().ok()).unwrap_or(0));
-    let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let l = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
     println!("LISTENING http://{}", l.local_addr().unwrap());
     use std::io::Write;
     let _ = std::io::stdout().flush();
