@@ -606,3 +606,30 @@ fn providers_lists_names_first() {
         assert!(names.contains(&n), "{n} in {names:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn anthropic_messages_pass_through_with_x_api_key() {
+    let f = fake().await;
+    let env = Env::new();
+    // Anthropic-style base URLs have no /v1; the proxy adds it back.
+    env.seed("anthropic", &format!("http://{}", f.addr), &[("a1", "sk-ant-api-1")]);
+    let p = start(&env, &["--provider", "anthropic"], &[]);
+    let r = client()
+        .post(p.v1("/messages?beta=true"))
+        .header("x-api-key", "sk-client")
+        .header("authorization", "Bearer client-junk")
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({"model": "claude", "max_tokens": 1, "messages": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rec = &f.log()[0];
+    assert_eq!(rec.uri, "/v1/messages?beta=true");
+    assert_eq!(rec.header("x-api-key"), ["sk-ant-api-1"]);
+    assert!(rec.header("authorization").is_empty());
+    assert_eq!(rec.header("anthropic-version"), ["2023-06-01"]);
+    // OpenAI paths are not Anthropic's.
+    let r = client().post(p.v1("/chat/completions")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}
