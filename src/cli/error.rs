@@ -53,8 +53,10 @@ impl CliError {
         .hint(format!("pass {flag}"))
     }
     pub fn unknown_provider(p: &str) -> Self {
-        Self::not_found(format!("Unknown provider: {p}"))
-            .hint("run `hermes auth add --help` or see `hermes model --list` for provider ids")
+        let known = crate::providers::registry().sorted_ids().join(", ");
+        Self::not_found(format!("Unknown provider: {p}")).hint(format!(
+            "known providers: {known}; custom endpoints from config.yaml are `custom:<name>`"
+        ))
     }
 
     pub fn exit_code(&self) -> u8 {
@@ -104,5 +106,15 @@ impl From<PoolError> for CliError {
             PoolError::Target(t) => CliError::not_found(t.to_string()),
             other => CliError::failure(format!("error: {other}")),
         }
+    }
+}
+
+impl From<crate::providers::oauth::OAuthError> for CliError {
+    fn from(e: crate::providers::oauth::OAuthError) -> Self {
+        let mut err = CliError::failure(e.message);
+        if let Some(next) = e.next {
+            err = err.hint(format!("run `{next}`"));
+        }
+        err
     }
 }

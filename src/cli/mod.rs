@@ -4,9 +4,14 @@
 pub mod auth;
 pub mod completion;
 pub mod error;
+pub mod honcho;
 pub mod login;
 pub mod logout;
+pub mod mcp;
+pub mod memory;
+pub mod model;
 pub mod proxy;
+pub mod setup;
 pub mod ui;
 
 use std::io::Write;
@@ -39,11 +44,22 @@ pub enum Command {
     Auth(auth::AuthArgs),
     /// Clear authentication for an inference provider
     Logout(logout::LogoutArgs),
+    /// Select default model and provider
+    Model(model::ModelArgs),
+    /// Interactive setup wizard: provider, model and credential rotation
+    Setup(setup::SetupArgs),
     /// Deprecated: use `hermes auth`, `hermes model` or `hermes setup`
     #[command(hide = true)]
     Login(login::LoginArgs),
     /// Local OpenAI-compatible proxy over your credential pools
     Proxy(proxy::ProxyArgs),
+    /// Manage MCP servers: OAuth sign-in (login, reauth)
+    Mcp(mcp::McpArgs),
+    /// Configure external memory provider
+    Memory(memory::MemoryArgs),
+    /// Honcho memory provider: status and setup (when `memory.provider: honcho`)
+    #[command(hide = true)]
+    Honcho(honcho::HonchoArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
     Completion(completion::CompletionArgs),
 }
@@ -59,16 +75,23 @@ pub fn say(line: impl std::fmt::Display) {
 /// The real environment: `HERMES_HOME`, the process env + `.env`, config.yaml.
 pub fn context() -> Result<PoolContext, CliError> {
     let home = Home::resolve().map_err(|e| CliError::failure(e.to_string()))?;
-    Ok(PoolContext::from_env(home)?)
+    let mut ctx = PoolContext::from_env(home)?;
+    ctx.refresher = Some(std::sync::Arc::new(crate::providers::oauth::OAuthRefresher));
+    Ok(ctx)
 }
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Auth(args) => auth::run(args),
         Command::Logout(args) => logout::run(args),
+        Command::Model(args) => model::run(args),
+        Command::Setup(args) => setup::run(args),
         Command::Login(args) => login::run(args),
         Command::Proxy(args) => proxy::run(args),
         Command::Completion(args) => completion::run(args),
+        Command::Mcp(args) => mcp::run(args),
+        Command::Memory(args) => memory::run(args),
+        Command::Honcho(args) => honcho::run(args),
     }
 }
 
@@ -88,7 +111,10 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = std::io::stdout().flush();
-            eprintln!("{e}");
+            // An empty message means the command already reported the failure on stdout.
+            if !e.message.is_empty() || !e.hints.is_empty() {
+                eprintln!("{e}");
+            }
             ExitCode::from(e.exit_code())
         }
     }

@@ -116,30 +116,6 @@ fn opt_epoch(v: Option<&Value>) -> Option<f64> {
     }
 }
 
-const TYPED: &[&str] = &[
-    "id",
-    "label",
-    "auth_type",
-    "priority",
-    "source",
-    "access_token",
-    "refresh_token",
-    "last_status",
-    "last_status_at",
-    "last_error_code",
-    "last_error_reason",
-    "last_error_message",
-    "last_error_reset_at",
-    "base_url",
-    "expires_at",
-    "expires_at_ms",
-    "last_refresh",
-    "inference_base_url",
-    "agent_key",
-    "agent_key_expires_at",
-    "request_count",
-];
-
 impl PoolEntry {
     /// A new manual-style entry with every status field empty.
     pub fn new(label: &str, auth_type: &str, source: &str) -> Self {
@@ -170,53 +146,77 @@ impl PoolEntry {
     }
 
     /// Reads a stored entry leniently, as the reference does (defaults for missing fields).
+    /// One pass over the stored keys (a lookup per field made `auth list` slow on big pools).
     pub fn from_map(pool_key: &str, m: &Map<String, Value>) -> Self {
-        let source = opt_str(m.get("source"))
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "manual".into());
-        let label = opt_str(m.get("label"))
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| {
-                if source.is_empty() {
-                    pool_key.to_string()
-                } else {
-                    source.clone()
-                }
-            });
         let mut e = Self {
-            id: opt_str(m.get("id"))
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(new_id),
-            label,
-            auth_type: opt_str(m.get("auth_type"))
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| AUTH_API_KEY.into()),
-            priority: opt_i64(m.get("priority")).unwrap_or(0),
-            source,
-            access_token: Some(opt_str(m.get("access_token")).unwrap_or_default()),
-            refresh_token: opt_str(m.get("refresh_token")),
-            last_status: opt_str(m.get("last_status")),
-            last_status_at: opt_epoch(m.get("last_status_at")),
-            last_error_code: opt_i64(m.get("last_error_code")),
-            last_error_reason: opt_str(m.get("last_error_reason")),
-            last_error_message: opt_str(m.get("last_error_message")),
-            last_error_reset_at: m
-                .get("last_error_reset_at")
-                .and_then(super::cooldown::parse_absolute),
-            base_url: opt_str(m.get("base_url")),
-            expires_at: opt_str(m.get("expires_at")),
-            expires_at_ms: opt_i64(m.get("expires_at_ms")),
-            last_refresh: opt_str(m.get("last_refresh")),
-            inference_base_url: opt_str(m.get("inference_base_url")),
-            agent_key: opt_str(m.get("agent_key")),
-            agent_key_expires_at: opt_str(m.get("agent_key_expires_at")),
-            request_count: opt_i64(m.get("request_count")).unwrap_or(0),
+            id: String::new(),
+            label: String::new(),
+            auth_type: String::new(),
+            priority: 0,
+            source: String::new(),
+            access_token: None,
+            refresh_token: None,
+            last_status: None,
+            last_status_at: None,
+            last_error_code: None,
+            last_error_reason: None,
+            last_error_message: None,
+            last_error_reset_at: None,
+            base_url: None,
+            expires_at: None,
+            expires_at_ms: None,
+            last_refresh: None,
+            inference_base_url: None,
+            agent_key: None,
+            agent_key_expires_at: None,
+            request_count: 0,
             extra: Map::new(),
         };
-        for (k, v) in m {
-            if !TYPED.contains(&k.as_str()) {
-                e.extra.insert(k.clone(), v.clone());
+        for (k, raw) in m {
+            let v = Some(raw);
+            match k.as_str() {
+                "id" => e.id = opt_str(v).unwrap_or_default(),
+                "label" => e.label = opt_str(v).unwrap_or_default(),
+                "auth_type" => e.auth_type = opt_str(v).unwrap_or_default(),
+                "priority" => e.priority = opt_i64(v).unwrap_or(0),
+                "source" => e.source = opt_str(v).unwrap_or_default(),
+                "access_token" => e.access_token = opt_str(v),
+                "refresh_token" => e.refresh_token = opt_str(v),
+                "last_status" => e.last_status = opt_str(v),
+                "last_status_at" => e.last_status_at = opt_epoch(v),
+                "last_error_code" => e.last_error_code = opt_i64(v),
+                "last_error_reason" => e.last_error_reason = opt_str(v),
+                "last_error_message" => e.last_error_message = opt_str(v),
+                "last_error_reset_at" => {
+                    e.last_error_reset_at = v.and_then(super::cooldown::parse_absolute)
+                }
+                "base_url" => e.base_url = opt_str(v),
+                "expires_at" => e.expires_at = opt_str(v),
+                "expires_at_ms" => e.expires_at_ms = opt_i64(v),
+                "last_refresh" => e.last_refresh = opt_str(v),
+                "inference_base_url" => e.inference_base_url = opt_str(v),
+                "agent_key" => e.agent_key = opt_str(v),
+                "agent_key_expires_at" => e.agent_key_expires_at = opt_str(v),
+                "request_count" => e.request_count = opt_i64(v).unwrap_or(0),
+                _ => {
+                    e.extra.insert(k.clone(), raw.clone());
+                }
             }
+        }
+        if e.source.is_empty() {
+            e.source = "manual".into();
+        }
+        if e.label.is_empty() {
+            e.label = e.source.clone();
+        }
+        if e.id.is_empty() {
+            e.id = new_id();
+        }
+        if e.auth_type.is_empty() {
+            e.auth_type = AUTH_API_KEY.into();
+        }
+        if e.access_token.is_none() {
+            e.access_token = Some(String::new());
         }
         e.normalize_auth_type(pool_key);
         e
@@ -328,6 +328,18 @@ impl PoolEntry {
     /// The secret an upstream request uses, or `""` when this row holds none usable.
     pub fn runtime_api_key(&self, pool_key: &str, now: f64) -> String {
         if pool_key == "nous" {
+            // A minted agent key (agent-key portals, `agent_key_id` set) is opaque: its stored
+            // expiry decides.
+            if self.extra.get("agent_key_id").is_some_and(|v| !v.is_null())
+                && let Some(k) = self.agent_key.as_deref().filter(|k| !k.is_empty())
+                && self
+                    .agent_key_expires_at
+                    .as_deref()
+                    .and_then(timefmt::parse_iso)
+                    .is_some_and(|e| e - now > 120.0)
+            {
+                return k.to_string();
+            }
             for (tok, exp_iso) in [
                 (&self.agent_key, &self.agent_key_expires_at),
                 (&self.access_token, &self.expires_at),

@@ -45,16 +45,20 @@ pub fn restore_sources(ctx: &PoolContext, key: &str) -> Result<Vec<String>, Pool
     Ok(markers)
 }
 
-/// Adds a manual API key; returns its 1-based position and label.
+/// Adds a manual API key; returns its 1-based position and label. Without a label the
+/// entry gets the first free `api-key-N`, chosen under the store lock.
 pub fn add_api_key(
     pool: &mut CredentialPool,
-    label: &str,
+    label: Option<&str>,
     key: &Secret,
-) -> Result<usize, PoolError> {
-    let mut e = PoolEntry::new(label, AUTH_API_KEY, "manual");
+) -> Result<(usize, String), PoolError> {
+    let mut e = PoolEntry::new(label.unwrap_or(""), AUTH_API_KEY, "manual");
     e.access_token = Some(key.expose().to_string());
     e.base_url = Some(base_url_for(pool.context(), pool.key()));
-    pool.add(e)
+    match label {
+        Some(l) => Ok((pool.add(e)?, l.to_string())),
+        None => pool.add_with_free_label(e, "api-key"),
+    }
 }
 
 /// What removing an entry did besides deleting it.

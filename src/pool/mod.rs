@@ -225,8 +225,7 @@ impl CredentialPool {
         let mut changed = false;
         for m in &raw {
             let e = PoolEntry::from_map(key, m);
-            // Legacy rows holding plaintext borrowed secrets, or ids missing, or sk-ant-oat auth types.
-            if e.to_map(key) != **m {
+            if needs_rewrite(key, m, &e) {
                 changed = true;
             }
             entries.push(e);
@@ -340,6 +339,7 @@ impl CredentialPool {
         let mut prune_ids = Vec::new();
         let mut clear_ids = Vec::new();
         let mut synced: Vec<PoolEntry> = Vec::new();
+        let mut refreshed: Vec<String> = Vec::new();
         let mut out = Vec::new();
         let store_for_sync = if self.entries.iter().any(|e| {
             (e.status_is(STATUS_EXHAUSTED) || e.status_is(STATUS_DEAD)) && e.source == "device_code"
@@ -386,7 +386,10 @@ impl CredentialPool {
                 && r.needs_refresh(&self.key, &e, now)
             {
                 match r.refresh(&self.ctx, &self.key, &e) {
-                    Ok(updated) => e = updated,
+                    Ok(updated) => {
+                        e = updated;
+                        refreshed.push(e.id.clone());
+                    }
                     Err(_) => continue,
                 }
             }
@@ -408,8 +411,9 @@ impl CredentialPool {
                 }
             })?;
         }
-        // Refreshed entries were persisted by the refresher; keep our copy in step.
-        for a in &out {
+        // Refreshed entries were persisted by the refresher; keep our copy in step. (Only
+        // those: a lookup per available entry made listing 1,000 credentials quadratic.)
+        for a in out.iter().filter(|a| refreshed.contains(&a.id)) {
             if let Some(m) = self.entries.iter_mut().find(|m| m.id == a.id) {
                 *m = a.clone();
             }
@@ -645,18 +649,25 @@ impl CredentialPool {
 
     /// A label `base-N` (N from `count + 1` up) that no entry has yet.
     pub fn next_free_label(&self, base: &str) -> String {
-        let mut n = self.entries.len() + 1;
-        loop {
-            let candidate = format!("{base}-{n}");
-            if !self
-                .entries
-                .iter()
-                .any(|e| e.label.eq_ignore_ascii_case(&candidate))
-            {
-                return candidate;
-            }
-            n += 1;
-        }
+        free_label(&self.entries, base)
+    }
+
+    /// Appends `entry` like [`Self::add`], labelled with the first free `base-N` among the
+    /// entries on disk at write time (under the lock), so parallel adds never share a default
+    /// label. Returns the 1-based position and the label.
+    pub fn add_with_free_label(
+        &mut self,
+        mut entry: PoolEntry,
+        base: &str,
+    ) -> Result<(usize, String), PoolError> {
+        entry.normalize_auth_type(&self.key);
+        self.mutate(|fresh| {
+            entry.priority = fresh.iter().map(|e| e.priority).max().map_or(0, |m| m + 1);
+            entry.label = free_label(fresh, base);
+            let label = entry.label.clone();
+            fresh.push(entry);
+            (fresh.len(), label)
+        })
     }
 
     /// Takes a lease on a credential (soft cap 1 per credential) for a parallel worker.
@@ -740,3 +751,39 @@ fn singleton_tokens(
 
 #[cfg(test)]
 mod tests;
+
+/// Whether loading must rewrite a stored entry: a borrowed row that still holds a secret
+/// (legacy plaintext), a missing id (so ids stay stable), or an `sk-ant-oat` token whose
+/// auth type is not `oauth`. Nothing else: a store that only differs in form (an integer
+/// timestamp, a missing default field) is left alone, so `auth list` does not write it.
+/// (Comparing the full re-serialized entry also made loading 1,000 entries slow.)
+fn needs_rewrite(key: &str, m: &serde_json::Map<String, serde_json::Value>, e: &PoolEntry) -> bool {
+    let id_missing = m
+        .get("id")
+        .and_then(serde_json::Value::as_str)
+        .is_none_or(str::is_empty);
+    let stored_type = m
+        .get("auth_type")
+        .and_then(serde_json::Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(entry::AUTH_API_KEY);
+    let borrowed_secret = sanitize::is_borrowed(key, &e.source)
+        && m.iter()
+            .any(|(k, v)| !v.is_null() && sanitize::is_secret_like(k));
+    id_missing || stored_type != e.auth_type || borrowed_secret
+}
+
+/// The first `base-N` (N from `entries.len() + 1` up) that no entry uses as its label.
+fn free_label(entries: &[PoolEntry], base: &str) -> String {
+    let mut n = entries.len() + 1;
+    loop {
+        let candidate = format!("{base}-{n}");
+        if !entries
+            .iter()
+            .any(|e| e.label.eq_ignore_ascii_case(&candidate))
+        {
+            return candidate;
+        }
+        n += 1;
+    }
+}

@@ -32,9 +32,8 @@ pub struct Row {
 pub fn rows(pool: &mut CredentialPool) -> Result<Vec<Row>, PoolError> {
     let now = pool.context().now();
     // Rows are taken before `peek()`, which may prune a long-dead entry: it is listed one last time.
-    let entries = pool.entries().to_vec();
-    let current = pool.peek()?.map(|e| e.id);
-    Ok(entries
+    let mut rows: Vec<Row> = pool
+        .entries()
         .iter()
         .enumerate()
         .map(|(i, e)| {
@@ -58,8 +57,14 @@ pub fn rows(pool: &mut CredentialPool) -> Result<Vec<Row>, PoolError> {
                 last_error_reason: e.last_error_reason.clone(),
                 cooldown_remaining_seconds: remaining,
                 request_count: e.request_count,
-                current: current.as_deref() == Some(e.id.as_str()),
+                current: false,
             }
         })
-        .collect())
+        .collect();
+    if let Some(current) = pool.peek()? {
+        for r in rows.iter_mut().filter(|r| r.id == current.id) {
+            r.current = true;
+        }
+    }
+    Ok(rows)
 }

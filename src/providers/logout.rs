@@ -80,6 +80,12 @@ pub fn logout(
             store.save(&lock)?;
         }
     }
+    // Login files Hermes owns outside auth.json (Gemini's credential file).
+    removed |= super::oauth::pkce_status::logout_files(home, &target);
+    if target == "nous" {
+        // The shared cross-profile Nous store would otherwise offer the session back.
+        removed |= super::oauth::nous::remove_shared(home);
+    }
     if !removed && !reset_config {
         return Ok(LogoutOutcome::NoState { display });
     }

@@ -4,6 +4,7 @@
 //! (`auth_type`, `default_add_type`), never by ad-hoc string matching in the CLI.
 
 pub mod logout;
+pub mod oauth;
 pub mod registry;
 pub mod status;
 

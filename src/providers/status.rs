@@ -19,18 +19,25 @@ pub struct Status {
     pub error: Option<String>,
     /// `auth_type`, `client_id`, `redirect_uri`, `scope`, `expires_at`, `api_base_url`, when known.
     pub details: Vec<(String, String)>,
+    /// Further OAuth details the reference does not print (auth type, client id, scope, expiry,
+    /// base URL): in `--json` always, in text with `--verbose`.
+    pub more: Vec<(String, String)>,
+    /// Logged in, but a refresh attempted while checking failed transiently (login kept).
+    pub warning: Option<String>,
 }
 
 impl Status {
-    fn out(provider: &str, error: Option<&str>) -> Self {
+    pub fn out(provider: &str, error: Option<&str>) -> Self {
         Self {
             provider: provider.into(),
             logged_in: false,
             error: error.map(str::to_string),
             details: vec![],
+            more: vec![],
+            warning: None,
         }
     }
-    fn ok(provider: &str) -> Self {
+    pub fn ok(provider: &str) -> Self {
         Self {
             provider: provider.into(),
             logged_in: true,
@@ -48,29 +55,123 @@ fn pool_usable(ctx: &PoolContext, store: &AuthStore, key: &str) -> Result<bool, 
     Ok(pool.peek()?.is_some())
 }
 
-/// Computes the status of `key` (already normalized) without any network call.
+fn from_oauth(
+    key: &str,
+    r: Result<crate::providers::oauth::OAuthStatus, crate::providers::oauth::OAuthError>,
+) -> Result<Status, PoolError> {
+    Ok(match r {
+        Ok(st) if st.logged_in => {
+            // The reference prints MiniMax's expiry; everything else is extra.
+            let (details, more) = st
+                .details
+                .into_iter()
+                .partition(|(k, _)| key == "minimax-oauth" && k == "expires_at");
+            Status {
+                provider: key.into(),
+                logged_in: true,
+                error: None,
+                details,
+                more,
+                warning: st.warning,
+            }
+        }
+        Ok(st) => Status::out(key, st.error.as_deref()),
+        Err(e) => Status::out(key, Some(&e.message)),
+    })
+}
+
+/// Status of a pool of refreshable OAuth rows: the first available row, refreshed when its
+/// access token is expired or inside the refresh margin (single-flight). A transient refresh
+/// failure keeps the login and is reported as a warning; a terminal one means logged out.
+fn oauth_pool_status(
+    ctx: &PoolContext,
+    store: &AuthStore,
+    key: &str,
+) -> Result<Option<Status>, PoolError> {
+    let mut pool = CredentialPool::load_from(ctx, store, key)?;
+    let Some(entry) = pool.peek()? else {
+        return Ok(None);
+    };
+    let now = ctx.now();
+    let mut warning = None;
+    let mut shown = entry.clone();
+    // Read-only: spend a refresh token only when the access token is (nearly) unusable, not
+    // merely inside a provider's wider proactive margin (xAI: an hour).
+    if let Some(r) = ctx.refresher.clone()
+        && r.needs_refresh(key, &entry, now)
+        && crate::providers::oauth::refresh::hard_expiring(&entry, now)
+    {
+        match r.refresh(ctx, key, &entry) {
+            Ok(e) => shown = e,
+            Err(PoolError::Refresh { message, .. }) => {
+                let fresh = AuthStore::load(&ctx.home)?;
+                let still = fresh.pool_entries(key).into_iter().any(|m| {
+                    m.get("id").and_then(Value::as_str) == Some(entry.id.as_str())
+                        && m.get("last_status").and_then(Value::as_str) != Some("dead")
+                });
+                if !still {
+                    return Ok(Some(Status::out(key, Some(&message))));
+                }
+                warning = Some(format!("token refresh failed, login kept: {message}"));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let mut st = Status::ok(key);
+    st.more
+        .push(("auth_type".into(), "oauth_device_code".into()));
+    st.more.push(("label".into(), shown.label.clone()));
+    if let Some(exp) = shown.access_token.as_deref().and_then(crate::jwt::exp) {
+        st.more
+            .push(("expires_at".into(), crate::timefmt::iso_utc_micros(exp)));
+    }
+    if let Some(b) = shown.base_url.as_deref() {
+        st.more.push(("api_base_url".into(), b.into()));
+    }
+    st.warning = warning;
+    Ok(Some(st))
+}
+
+/// Computes the status of `key` (already normalized). OAuth providers refresh an access token
+/// that is expired or about to expire (never a usable one).
 pub fn status(ctx: &PoolContext, key: &str) -> Result<Status, PoolError> {
+    if let Some(st) = super::oauth::pkce_status::status_for(ctx, key)? {
+        return Ok(st);
+    }
+    let note = super::oauth::pkce_status::refresh_before_status(ctx, key)?;
+    let mut st = stored_status(ctx, key)?;
+    if let Some(n) = note {
+        st.details.push(("refresh_error".into(), n));
+    }
+    Ok(st)
+}
+
+/// The status of `key` from what is stored (and the environment), without any network call.
+fn stored_status(ctx: &PoolContext, key: &str) -> Result<Status, PoolError> {
     let store = AuthStore::load(&ctx.home)?;
     let now = ctx.now();
     let provider = registry().get(key);
     match key {
         "nous" => {
-            let has = store.provider_state("nous").is_some_and(|s| {
-                str_at(s, "access_token").is_some() || str_at(s, "agent_key").is_some()
-            });
-            if has || pool_usable(ctx, &store, key)? {
+            let st = crate::providers::oauth::nous::status(ctx)?;
+            if st.logged_in {
+                return Ok(Status {
+                    provider: key.into(),
+                    logged_in: true,
+                    error: None,
+                    details: vec![],
+                    more: st.details,
+                    warning: st.warning,
+                });
+            }
+            if st.error.is_none() && pool_usable(ctx, &store, key)? {
                 return Ok(Status::ok(key));
             }
-            let err = store
-                .provider_state("nous")
-                .and_then(|s| s.get("last_auth_error"))
-                .and_then(|e| e.get("message"))
-                .and_then(Value::as_str);
-            Ok(Status::out(key, err))
+            Ok(Status::out(key, st.error.as_deref()))
         }
         "openai-codex" | "xai-oauth" => {
-            if pool_usable(ctx, &store, key)? {
-                return Ok(Status::ok(key));
+            if let Some(st) = oauth_pool_status(ctx, &store, key)? {
+                return Ok(st);
             }
             let msg = if key == "openai-codex" {
                 "No Codex credentials stored. Run `hermes auth` to authenticate."
@@ -98,23 +199,8 @@ pub fn status(ctx: &PoolContext, key: &str) -> Result<Status, PoolError> {
                 ))
             }
         }
-        "minimax-oauth" => {
-            let Some(s) = store.provider_state(key) else {
-                return Ok(Status::out(key, None));
-            };
-            let exp = str_at(s, "expires_at");
-            if exp
-                .and_then(crate::timefmt::parse_iso)
-                .is_some_and(|e| e > now)
-            {
-                let mut st = Status::ok(key);
-                st.details
-                    .push(("expires_at".into(), exp.unwrap_or_default().into()));
-                Ok(st)
-            } else {
-                Ok(Status::out(key, None))
-            }
-        }
+        "minimax-oauth" => from_oauth(key, crate::providers::oauth::minimax::status(ctx)),
+        "copilot" => from_oauth(key, crate::providers::oauth::copilot::status(ctx)),
         "spotify" => {
             let Some(s) = store.provider_state("spotify") else {
                 return Ok(Status::out(key, None));

@@ -108,11 +108,15 @@ pub struct Credentials {
     /// Something `proxy status` shows changed since the state file was last written.
     pub status_dirty: AtomicBool,
     refresh_timeout: Duration,
+    /// Entries whose proactive refresh failed, and when: retried after [`PROACTIVE_BACKOFF`].
+    proactive_failed: Mutex<HashMap<String, std::time::Instant>>,
 }
+
+/// How long a failed proactive refresh is not retried by the worker (a request still may).
+pub const PROACTIVE_BACKOFF: Duration = Duration::from_secs(30);
 
 fn build(adapter: &dyn Adapter, ctx: &PoolContext, pool: &CredentialPool) -> Snapshot {
     let now = ctx.now();
-    let key = pool.key();
     let creds = pool
         .entries()
         .iter()
@@ -143,7 +147,6 @@ fn build(adapter: &dyn Adapter, ctx: &PoolContext, pool: &CredentialPool) -> Sna
             !(c.key.is_empty() && !c.refreshable && !is_oauth(pool, &c.id))
         })
         .collect();
-    let _ = key;
     Snapshot {
         creds,
         strategy: pool.strategy(),
@@ -184,6 +187,7 @@ impl Credentials {
             served: AtomicU64::new(0),
             status_dirty: AtomicBool::new(true),
             refresh_timeout,
+            proactive_failed: Mutex::new(HashMap::new()),
         })
     }
 
@@ -461,11 +465,15 @@ impl Credentials {
         let Ok(pool) = self.pool.try_lock() else {
             return vec![];
         };
+        let failed = self.proactive_failed.lock().expect("backoff lock");
         pool.entries()
             .iter()
             .filter(|e| {
                 e.auth_type == AUTH_OAUTH
                     && !e.status_is(STATUS_DEAD)
+                    && failed
+                        .get(&e.id)
+                        .is_none_or(|t| t.elapsed() >= PROACTIVE_BACKOFF)
                     && r.needs_refresh(pool.key(), e, now)
             })
             .map(|e| e.id.clone())
@@ -485,7 +493,11 @@ impl Credentials {
                 continue;
             };
             if r.needs_refresh(&key, &e, now) {
-                let _ = r.refresh(&self.ctx, &key, &e);
+                let mut failed = self.proactive_failed.lock().expect("backoff lock");
+                match r.refresh(&self.ctx, &key, &e) {
+                    Ok(_) => failed.remove(id),
+                    Err(_) => failed.insert(id.clone(), std::time::Instant::now()),
+                };
             }
         }
         let _ = pool.sync_if_changed();

@@ -1,6 +1,7 @@
 //! `config.yaml`: the keys provider auth reads (`model.*`, `custom_providers`, `providers`,
-//! `credential_pool_strategies`). Writes change only the keys they are about; everything else
-//! in the file is kept.
+//! `credential_pool_strategies`). Writes change only the keys they are about: the file is edited
+//! in place (yaml-edit's lossless tree), so comments, key order, quoting and unrelated keys
+//! survive byte for byte outside the changed keys.
 
 use std::path::PathBuf;
 
@@ -36,6 +37,26 @@ pub fn normalize_custom_name(name: &str) -> String {
 pub struct Config {
     path: PathBuf,
     root: Value,
+    /// The file as read (or last written): the base of in-place edits.
+    text: String,
+}
+
+/// One change to `config.yaml`.
+#[derive(Debug, Clone)]
+pub enum Edit {
+    /// Sets the key at the path (creating maps on the way).
+    Set(Vec<String>, Value),
+    /// Deletes the key at the path (nothing when absent).
+    Remove(Vec<String>),
+}
+
+impl Edit {
+    pub fn set(path: &[&str], value: impl Into<Value>) -> Self {
+        Self::Set(path.iter().map(|s| s.to_string()).collect(), value.into())
+    }
+    pub fn remove(path: &[&str]) -> Self {
+        Self::Remove(path.iter().map(|s| s.to_string()).collect())
+    }
 }
 
 fn yaml_str(v: &Value) -> Option<&str> {
@@ -58,6 +79,7 @@ impl Config {
                 return Ok(Self {
                     path,
                     root: Value::Mapping(Mapping::new()),
+                    text: String::new(),
                 });
             }
             Err(source) => return Err(StoreError::Read { path, source }),
@@ -73,14 +95,25 @@ impl Config {
                 ),
             })?
         };
-        Ok(Self { path, root })
+        Ok(Self { path, root, text })
     }
 
     pub fn empty(home: &Home) -> Self {
         Self {
             path: home.config_yaml(),
             root: Value::Mapping(Mapping::new()),
+            text: String::new(),
         }
+    }
+
+    /// The whole document (a mapping, possibly empty).
+    pub fn root(&self) -> &Value {
+        &self.root
+    }
+
+    /// Whether `config.yaml` existed (or was written) with any content.
+    pub fn has_content(&self) -> bool {
+        !self.text.trim().is_empty()
     }
 
     pub fn get(&self, path: &[&str]) -> Option<&Value> {
@@ -195,39 +228,176 @@ impl Config {
     }
 
     /// Sets `path` to `value` (creating maps on the way) and writes the file atomically
-    /// (0600). Other keys are kept.
+    /// (0600). Other keys, comments and key order are kept.
     pub fn set(&mut self, path: &[&str], value: Value) -> Result<(), StoreError> {
-        if !self.root.is_mapping() {
-            self.root = Value::Mapping(Mapping::new());
-        }
-        let mut cur = &mut self.root;
-        for (i, k) in path.iter().enumerate() {
-            let map = cur.as_mapping_mut().expect("mapping");
-            if i + 1 == path.len() {
-                map.insert(Value::String((*k).to_string()), value);
-                break;
-            }
-            let next = map
-                .entry(Value::String((*k).to_string()))
-                .or_insert_with(|| Value::Mapping(Mapping::new()));
-            if !next.is_mapping() {
-                *next = Value::Mapping(Mapping::new());
-            }
-            cur = next;
-        }
-        self.write()
+        self.apply(&[Edit::set(path, value)])
     }
 
-    fn write(&self) -> Result<(), StoreError> {
+    /// Removes the key at `path` (if present) and writes the file.
+    pub fn remove(&mut self, path: &[&str]) -> Result<(), StoreError> {
+        self.apply(&[Edit::remove(path)])
+    }
+
+    /// Applies several edits in one write.
+    pub fn apply(&mut self, edits: &[Edit]) -> Result<(), StoreError> {
+        let mut expected = self.root.clone();
+        for e in edits {
+            apply_to_value(&mut expected, e);
+        }
+        let edited = edit_text(&self.text, edits).filter(|t| {
+            // Trust the in-place edit only when it reads back as exactly the intended tree.
+            serde_yaml::from_str::<Value>(t)
+                .ok()
+                .map(|v| {
+                    if v.is_null() {
+                        Value::Mapping(Mapping::new())
+                    } else {
+                        v
+                    }
+                })
+                .is_some_and(|v| v == expected)
+        });
+        let text = match edited {
+            Some(t) => t,
+            None => serde_yaml::to_string(&expected).map_err(|e| StoreError::Write {
+                path: self.path.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })?,
+        };
         if let Some(dir) = self.path.parent() {
             atomic::ensure_private_dir(dir)?;
         }
-        let text = serde_yaml::to_string(&self.root).map_err(|e| StoreError::Write {
-            path: self.path.clone(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        atomic::write_atomic(&self.path, text.as_bytes(), 0o600)
+        atomic::write_atomic(&self.path, text.as_bytes(), 0o600)?;
+        self.root = expected;
+        self.text = text;
+        Ok(())
     }
+}
+
+fn apply_to_value(root: &mut Value, edit: &Edit) {
+    if !root.is_mapping() {
+        *root = Value::Mapping(Mapping::new());
+    }
+    match edit {
+        Edit::Set(path, value) => {
+            let mut cur = root;
+            for (i, k) in path.iter().enumerate() {
+                let map = cur.as_mapping_mut().expect("mapping");
+                if i + 1 == path.len() {
+                    map.insert(Value::String(k.clone()), value.clone());
+                    break;
+                }
+                let next = map
+                    .entry(Value::String(k.clone()))
+                    .or_insert_with(|| Value::Mapping(Mapping::new()));
+                if !next.is_mapping() {
+                    *next = Value::Mapping(Mapping::new());
+                }
+                cur = next;
+            }
+        }
+        Edit::Remove(path) => {
+            let Some((last, parents)) = path.split_last() else {
+                return;
+            };
+            let mut cur = root;
+            for k in parents {
+                match cur.as_mapping_mut().and_then(|m| m.get_mut(k.as_str())) {
+                    Some(v) => cur = v,
+                    None => return,
+                }
+            }
+            if let Some(m) = cur.as_mapping_mut() {
+                m.remove(last.as_str());
+            }
+        }
+    }
+}
+
+/// Applies `edits` to the YAML text with a lossless tree; `None` when the text cannot be edited
+/// that way (the caller then falls back to a plain rewrite).
+fn edit_text(text: &str, edits: &[Edit]) -> Option<String> {
+    use std::str::FromStr;
+    use yaml_edit::Document;
+    let (doc, prefix) = match Document::from_str(text) {
+        Ok(d) if d.as_mapping().is_some() => (d, String::new()),
+        // Empty, or only comments: keep what is there and append a fresh mapping.
+        _ if serde_yaml::from_str::<Value>(text).is_ok_and(|v| v.is_null()) => {
+            let mut p = text.to_string();
+            if !p.is_empty() && !p.ends_with('\n') {
+                p.push('\n');
+            }
+            (Document::new_mapping(), p)
+        }
+        _ => return None,
+    };
+    let root = doc.as_mapping()?;
+    for e in edits {
+        match e {
+            Edit::Set(path, value) => {
+                let (last, parents) = path.split_last()?;
+                let mut m = root.clone();
+                for k in parents {
+                    m = match m.get_mapping(k.as_str()) {
+                        Some(n) => n,
+                        None => {
+                            m.set(k.as_str(), yaml_edit::Mapping::new_pending_block());
+                            m.get_mapping(k.as_str())?
+                        }
+                    };
+                }
+                set_value(&m, last, value)?;
+            }
+            Edit::Remove(path) => {
+                let (last, parents) = path.split_last()?;
+                let mut m = root.clone();
+                let mut found = true;
+                for k in parents {
+                    match m.get_mapping(k.as_str()) {
+                        Some(n) => m = n,
+                        None => {
+                            found = false;
+                            break;
+                        }
+                    }
+                }
+                if found {
+                    m.remove(last.as_str());
+                }
+            }
+        }
+    }
+    Some(format!("{prefix}{doc}"))
+}
+
+fn set_value(m: &yaml_edit::Mapping, key: &str, value: &Value) -> Option<()> {
+    use std::str::FromStr;
+    use yaml_edit::{Document, ScalarValue, YamlValue};
+    match value {
+        Value::Null => m.set(key, YamlValue::scalar(ScalarValue::null())),
+        Value::Bool(b) => m.set(key, *b),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                m.set(key, i)
+            } else {
+                m.set(key, n.as_f64()?)
+            }
+        }
+        Value::String(s) => m.set(key, s.as_str()),
+        Value::Sequence(s) if s.is_empty() => m.set(key, Vec::<YamlValue>::new()),
+        Value::Mapping(x) if x.is_empty() => m.set(key, yaml_edit::Mapping::new_flow()),
+        Value::Sequence(_) | Value::Mapping(_) => {
+            let t = serde_yaml::to_string(value).ok()?;
+            let d = Document::from_str(&t).ok()?;
+            if let Some(mm) = d.as_mapping() {
+                m.set(key, mm)
+            } else {
+                m.set(key, d.as_sequence()?)
+            }
+        }
+        Value::Tagged(_) => return None,
+    }
+    Some(())
 }
 
 #[cfg(test)]
@@ -257,6 +427,95 @@ mod tests {
         );
         assert_eq!(c.custom_pool_key_for_url("", None), None);
         assert_eq!(c.custom_pool_key_for_url("http://x", None), None);
+    }
+
+    #[test]
+    fn edits_keep_comments_order_and_unrelated_keys_byte_for_byte() {
+        let original = "# Hermes config (hand-edited)\nmodel:\n  default: old-model   # my favourite\n  provider: deepseek\n  api_key: sk-gone\n\n# keep this block exactly\nterminal:\n  backend: docker   # docker!\n  flags: [a, 'b', \"c\"]\n\nzeta: 1\n";
+        let (d, mut c) = cfg(original);
+        c.apply(&[
+            Edit::set(&["model", "default"], "new-model"),
+            Edit::set(&["model", "base_url"], "https://api.deepseek.com/v1"),
+            Edit::remove(&["model", "api_key"]),
+            Edit::set(&["credential_pool_strategies", "deepseek"], "round_robin"),
+        ])
+        .unwrap();
+        let after = std::fs::read_to_string(d.path().join("config.yaml")).unwrap();
+        // Everything outside the changed keys survives byte for byte.
+        assert!(after.starts_with("# Hermes config (hand-edited)\nmodel:\n  default: new-model   # my favourite\n  provider: deepseek\n"), "{after}");
+        assert!(after.contains("\n\n# keep this block exactly\nterminal:\n  backend: docker   # docker!\n  flags: [a, 'b', \"c\"]\n\nzeta: 1\n"), "{after}");
+        assert!(!after.contains("sk-gone"));
+        let c2 = Config::load(&Home::at(d.path())).unwrap();
+        assert_eq!(c2.model_base_url(), Some("https://api.deepseek.com/v1"));
+        assert_eq!(c2.strategy_value("deepseek"), Some("round_robin"));
+        // A second write on the reloaded file keeps it too.
+        let mut c2 = c2;
+        c2.set(
+            &["custom_providers"],
+            serde_yaml::from_str("- name: Local\n  base_url: http://127.0.0.1:1/v1\n").unwrap(),
+        )
+        .unwrap();
+        let again = std::fs::read_to_string(d.path().join("config.yaml")).unwrap();
+        assert!(again.starts_with(&after), "{again}");
+        assert_eq!(
+            Config::load(&Home::at(d.path()))
+                .unwrap()
+                .custom_providers()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn tricky_keys_and_values_read_back_exactly() {
+        let (d, mut c) = cfg("# c\nkeep: 1\n");
+        let tricky = [
+            "a: b # c",
+            "yes",
+            "123",
+            "",
+            "- x",
+            "{x}",
+            "'q'",
+            "poolside/laguna-m.1:free",
+        ];
+        for (i, v) in tricky.iter().enumerate() {
+            c.set(&["t", &format!("custom:k{i}")], Value::String((*v).into()))
+                .unwrap();
+        }
+        let c2 = Config::load(&Home::at(d.path())).unwrap();
+        for (i, v) in tricky.iter().enumerate() {
+            assert_eq!(
+                c2.get(&["t", &format!("custom:k{i}")])
+                    .and_then(Value::as_str),
+                Some(*v),
+                "{v}"
+            );
+        }
+        let t = std::fs::read_to_string(d.path().join("config.yaml")).unwrap();
+        assert!(t.starts_with("# c\nkeep: 1\n"), "{t}");
+    }
+
+    #[test]
+    fn edits_an_empty_or_comment_only_file() {
+        let (d, mut c) = cfg("# only a comment\n");
+        c.set(&["model", "default"], Value::String("m".into()))
+            .unwrap();
+        let t = std::fs::read_to_string(d.path().join("config.yaml")).unwrap();
+        assert!(t.starts_with("# only a comment\n"), "{t}");
+        assert_eq!(
+            Config::load(&Home::at(d.path())).unwrap().model_default(),
+            Some("m")
+        );
+        let d2 = tempfile::tempdir().unwrap();
+        let mut c = Config::load(&Home::at(d2.path())).unwrap();
+        c.set(&["model", "default"], Value::String("m".into()))
+            .unwrap();
+        c.remove(&["model", "nothing", "here"]).unwrap();
+        assert_eq!(
+            Config::load(&Home::at(d2.path())).unwrap().model_default(),
+            Some("m")
+        );
     }
 
     #[test]

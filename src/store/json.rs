@@ -18,14 +18,14 @@ impl Formatter for AsciiPretty<'_> {
             if ch.is_ascii() {
                 continue;
             }
-            w.write_all(fragment[start..i].as_bytes())?;
+            w.write_all(&fragment.as_bytes()[start..i])?;
             let mut buf = [0u16; 2];
             for unit in ch.encode_utf16(&mut buf) {
                 write!(w, "\\u{unit:04x}")?;
             }
             start = i + ch.len_utf8();
         }
-        w.write_all(fragment[start..].as_bytes())
+        w.write_all(&fragment.as_bytes()[start..])
     }
     fn begin_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
         self.0.begin_array(w)

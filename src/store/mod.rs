@@ -1,11 +1,11 @@
 //! Everything `hermes` keeps on disk in `HERMES_HOME`.
 //!
-//! * [`auth::AuthStore`]: `auth.json` (provider state, credential pools, suppressions).
-//! * [`lock::StoreLock`]: the exclusive `flock` on `auth.lock`, shared with the Python reference.
+//! * [`auth::AuthStore`] — `auth.json` (provider state, credential pools, suppressions).
+//! * [`lock::StoreLock`] — the exclusive `flock` on `auth.lock`, shared with the Python reference.
 //!   [`auth::AuthStore::save`] takes the guard as an argument: an unlocked write does not compile.
-//! * [`atomic`]: temp file + fsync + rename + directory fsync.
-//! * [`config::Config`]: `config.yaml`.
-//! * [`dotenv`]: `$HERMES_HOME/.env`.
+//! * [`atomic`] — temp file + fsync + rename + directory fsync.
+//! * [`config::Config`] — `config.yaml`.
+//! * [`dotenv`] — `$HERMES_HOME/.env`.
 
 pub mod atomic;
 pub mod auth;

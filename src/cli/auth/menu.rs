@@ -125,6 +125,7 @@ fn add(ctx: &PoolContext) -> Result<(), CliError> {
         kind,
         label: Some(label.trim().to_string()).filter(|l| !l.is_empty()),
         api_key: None,
+        oauth: Default::default(),
     };
     super::add::execute(ctx, settings)
 }

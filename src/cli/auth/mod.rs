@@ -1,11 +1,14 @@
 //! `hermes auth …`: one file per subcommand; bare `hermes auth` is the menu.
 
 pub mod add;
+pub mod add_oauth;
 pub mod list;
 pub mod logout;
 pub mod menu;
+pub mod oauth_pkce;
 pub mod remove;
 pub mod reset;
+pub mod spotify;
 pub mod status;
 
 use clap::{Args, Subcommand};
@@ -33,6 +36,8 @@ pub enum AuthCommand {
     Status(status::StatusArgs),
     /// Log out of a provider and clear its stored credentials
     Logout(logout::AuthLogoutArgs),
+    /// Authenticate Hermes with Spotify via PKCE
+    Spotify(spotify::SpotifyArgs),
 }
 
 pub fn run(args: AuthArgs) -> Result<(), CliError> {
@@ -44,5 +49,6 @@ pub fn run(args: AuthArgs) -> Result<(), CliError> {
         Some(AuthCommand::Reset(a)) => reset::run(a),
         Some(AuthCommand::Status(a)) => status::run(a),
         Some(AuthCommand::Logout(a)) => logout::run(a),
+        Some(AuthCommand::Spotify(a)) => spotify::run(a),
     }
 }

@@ -12,6 +12,9 @@ pub struct StatusArgs {
     /// Print JSON (`{"schema": 1, "provider": …, "logged_in": …}`)
     #[arg(long)]
     pub json: bool,
+    /// Also print auth type, client id, scope, expiry and base URL of an OAuth login
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 pub fn run(args: StatusArgs) -> Result<(), CliError> {
@@ -22,6 +25,7 @@ pub fn run(args: StatusArgs) -> Result<(), CliError> {
         let details: serde_json::Map<String, serde_json::Value> = st
             .details
             .iter()
+            .chain(st.more.iter())
             .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
             .collect();
         let doc = serde_json::json!({
@@ -30,6 +34,7 @@ pub fn run(args: StatusArgs) -> Result<(), CliError> {
             "logged_in": st.logged_in,
             "error": st.error,
             "details": details,
+            "warning": st.warning,
         });
         say(serde_json::to_string_pretty(&doc).expect("serializable"));
         return Ok(());
@@ -38,6 +43,14 @@ pub fn run(args: StatusArgs) -> Result<(), CliError> {
         say(format!("{}: logged in", st.provider));
         for (k, v) in &st.details {
             say(format!("  {k}: {v}"));
+        }
+        if args.verbose {
+            for (k, v) in &st.more {
+                say(format!("  {k}: {v}"));
+            }
+        }
+        if let Some(w) = &st.warning {
+            say(format!("  warning: {w}"));
         }
     } else if let Some(e) = &st.error {
         say(format!("{}: logged out ({e})", st.provider));
