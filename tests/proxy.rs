@@ -612,7 +612,11 @@ async fn anthropic_messages_pass_through_with_x_api_key() {
     let f = fake().await;
     let env = Env::new();
     // Anthropic-style base URLs have no /v1; the proxy adds it back.
-    env.seed("anthropic", &format!("http://{}", f.addr), &[("a1", "sk-ant-api-1")]);
+    env.seed(
+        "anthropic",
+        &format!("http://{}", f.addr),
+        &[("a1", "sk-ant-api-1")],
+    );
     let p = start(&env, &["--provider", "anthropic"], &[]);
     let r = client()
         .post(p.v1("/messages?beta=true"))
@@ -630,6 +634,10 @@ async fn anthropic_messages_pass_through_with_x_api_key() {
     assert!(rec.header("authorization").is_empty());
     assert_eq!(rec.header("anthropic-version"), ["2023-06-01"]);
     // OpenAI paths are not Anthropic's.
-    let r = client().post(p.v1("/chat/completions")).send().await.unwrap();
+    let r = client()
+        .post(p.v1("/chat/completions"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
 }
