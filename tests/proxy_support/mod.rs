@@ -74,6 +74,58 @@ pub struct FakeState {
     pub release: tokio::sync::Notify,
     pub stream_dropped: AtomicBool,
     pub ticks_sent: AtomicUsize,
+    /// Fake Nous portal: the refresh token it accepts next, and how many it issued.
+    pub portal_rt: Mutex<String>,
+    pub portal_serial: AtomicUsize,
+}
+
+/// An unsigned JWT with the Nous invoke scope.
+pub fn invoke_jwt(tag: &str, exp: i64) -> String {
+    use base64::Engine;
+    let e = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    format!(
+        "{}.{}.sig",
+        e.encode(br#"{"alg":"none"}"#),
+        e.encode(json!({"sub": tag, "scope": "inference:invoke", "exp": exp}).to_string())
+    )
+}
+
+pub fn epoch() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// `POST /api/oauth/token` (refresh grant, `x-nous-refresh-token`, single-use rotation).
+fn portal_token(st: &FakeState, rec: &Rec) -> Response {
+    let presented = rec.header("x-nous-refresh-token").join("");
+    let mut rt = st.portal_rt.lock().unwrap();
+    let json_resp = |status: u16, v: Value| {
+        let mut r = Response::new(Body::from(v.to_string()));
+        *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+        r.headers_mut()
+            .insert("content-type", "application/json".parse().unwrap());
+        r
+    };
+    if presented != *rt {
+        return json_resp(
+            400,
+            json!({"error": "invalid_grant", "error_description": "Refresh token reuse detected"}),
+        );
+    }
+    let n = st.portal_serial.fetch_add(1, Ordering::SeqCst) + 1;
+    *rt = format!("rt-{n}");
+    json_resp(
+        200,
+        json!({
+            "access_token": invoke_jwt(&format!("fresh-{n}"), epoch() + 3600),
+            "refresh_token": *rt,
+            "token_type": "Bearer",
+            "scope": "inference:invoke",
+            "expires_in": 3600,
+        }),
+    )
 }
 
 pub struct Fake {
@@ -144,6 +196,17 @@ async fn fake_handler(State(st): State<Arc<FakeState>>, req: Request) -> Respons
         body: body.clone(),
     };
     let auth = rec.header("authorization").join(",");
+    if parts.uri.path() == "/api/oauth/token" {
+        let r = portal_token(&st, &rec);
+        st.log.lock().unwrap().push(rec);
+        return r;
+    }
+    if parts.uri.path().starts_with("/api/") {
+        st.log.lock().unwrap().push(rec);
+        let mut r = Response::new(Body::from("not found"));
+        *r.status_mut() = http::StatusCode::NOT_FOUND;
+        return r;
+    }
     st.log.lock().unwrap().push(rec);
     let scripted = st.script.lock().unwrap().pop_front();
     match scripted {
