@@ -641,3 +641,34 @@ async fn anthropic_messages_pass_through_with_x_api_key() {
         .unwrap();
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_an_in_flight_stream_finish_then_exits_cleanly() {
+    let (f, env, mut p) = setup(&[("k1", "sk-1")], &[]).await;
+    let mut r = client()
+        .post(p.v1("/chat/completions"))
+        .json(&json!({"model": "m", "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    let _ = r.chunk().await.unwrap().unwrap();
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(p.child.id() as i32, libc::SIGTERM);
+    }
+    // New connections are refused once the signal is handled; the stream in flight goes on.
+    eventually("listener closed", || {
+        std::net::TcpStream::connect(p.addr).is_err()
+    })
+    .await;
+    assert!(p.child.try_wait().unwrap().is_none());
+    f.state.release.notify_one();
+    let mut rest = Vec::new();
+    while let Some(c) = r.chunk().await.unwrap() {
+        rest.extend_from_slice(&c);
+    }
+    assert!(String::from_utf8_lossy(&rest).ends_with("data: [DONE]\n\n"));
+    let st = p.stop();
+    assert!(st.success());
+    assert_eq!(env.entry(OR, "k1")["request_count"], 1);
+}

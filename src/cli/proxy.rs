@@ -1,6 +1,5 @@
 //! `hermes proxy start|status|providers`.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -314,6 +313,5 @@ fn status(a: StatusArgs) -> Result<(), CliError> {
     }
     say("");
     say("Start the proxy with: hermes proxy start [--provider <name>]");
-    let _ = Arc::new(());
     Ok(())
 }

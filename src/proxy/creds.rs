@@ -231,7 +231,7 @@ impl Credentials {
                 .filter_map(|c| c.until)
                 .fold(None, |m: Option<f64>, u| Some(m.map_or(u, |m| m.min(u))));
             return match earliest {
-                Some(u) if skip.is_empty() => AllCooling((u - now).ceil().max(1.0) as u64),
+                Some(u) if skip.is_empty() => Pick::AllCooling((u - now).ceil().max(1.0) as u64),
                 _ => Pick::Nothing,
             };
         }
@@ -536,8 +536,6 @@ impl Credentials {
         }
     }
 }
-
-use Pick::AllCooling;
 
 /// A description of a pool's readiness for `proxy status` (no network, no refresh).
 pub fn readiness(adapter: &dyn Adapter, ctx: &PoolContext, entries: &[PoolEntry]) -> String {
