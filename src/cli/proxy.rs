@@ -64,7 +64,7 @@ pub struct StartArgs {
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     pub allow_origin: Vec<String>,
     /// Seconds to wait for an upstream response head before answering 504
-    #[arg(long, value_name = "SECONDS", env = envvars::HERMES_PROXY_UPSTREAM_TIMEOUT, default_value_t = proxy::DEFAULT_UPSTREAM_TIMEOUT)]
+    #[arg(long, value_name = "SECONDS", env = envvars::HERMES_PROXY_UPSTREAM_TIMEOUT, hide_env_values = true, default_value_t = proxy::DEFAULT_UPSTREAM_TIMEOUT)]
     pub upstream_timeout: u64,
 }
 
