@@ -40,6 +40,30 @@ pub enum CredentialHeader {
     XApiKey,
 }
 
+/// Which credential-stored base URLs an OAuth adapter trusts with its bearer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryBaseRule {
+    /// The URL starts with this (Nous: the production inference host).
+    Prefix(&'static str),
+    /// `https://` on this domain or a subdomain (xAI: `x.ai`).
+    HttpsDomain(&'static str),
+}
+
+impl EntryBaseRule {
+    pub fn allows(self, url: &str) -> bool {
+        match self {
+            EntryBaseRule::Prefix(p) => url.starts_with(p),
+            EntryBaseRule::HttpsDomain(d) => url::Url::parse(url).is_ok_and(|u| {
+                u.scheme() == "https"
+                    && u.host_str().is_some_and(|h| {
+                        h.eq_ignore_ascii_case(d)
+                            || h.to_ascii_lowercase().ends_with(&format!(".{d}"))
+                    })
+            }),
+        }
+    }
+}
+
 /// One upstream, as data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdapterSpec {
@@ -58,8 +82,9 @@ pub struct AdapterSpec {
     pub default_base_url: String,
     /// The command that adds a credential (named in "not logged in" errors).
     pub fix_command: String,
-    /// Nous: a base URL stored in the credential is used only when it is the production host.
-    pub pin_entry_base: Option<&'static str>,
+    /// OAuth upstreams: a base URL stored in the credential is used only when it passes this
+    /// check (the bearer must not go to a host an edited auth.json names); else the default.
+    pub pin_entry_base: Option<EntryBaseRule>,
 }
 
 /// What every upstream adapter answers. The proxy core only talks to this trait.
@@ -96,7 +121,7 @@ pub trait Adapter: Send + Sync {
             .runtime_base_url(&s.pool_key)
             .map(|u| u.trim().trim_end_matches('/'))
             .filter(|u| !u.is_empty())
-            .filter(|u| s.pin_entry_base.is_none_or(|p| u.starts_with(p)));
+            .filter(|u| s.pin_entry_base.is_none_or(|rule| rule.allows(u)));
         stored
             .map(str::to_string)
             .unwrap_or_else(|| s.default_base_url.trim_end_matches('/').to_string())
@@ -152,7 +177,7 @@ fn nous() -> AdapterSpec {
         base_url_envs: vec![envvars::NOUS_INFERENCE_BASE_URL.into()],
         default_base_url: "https://inference-api.nousresearch.com/v1".into(),
         fix_command: "hermes auth add nous".into(),
-        pin_entry_base: Some(NOUS_PINNED_PREFIX),
+        pin_entry_base: Some(EntryBaseRule::Prefix(NOUS_PINNED_PREFIX)),
     }
 }
 
@@ -167,7 +192,7 @@ fn xai() -> AdapterSpec {
         base_url_envs: vec![],
         default_base_url: "https://api.x.ai/v1".into(),
         fix_command: "hermes auth add xai-oauth --type oauth".into(),
-        pin_entry_base: None,
+        pin_entry_base: Some(EntryBaseRule::HttpsDomain("x.ai")),
     }
 }
 
@@ -300,6 +325,23 @@ mod tests {
             ad.upstream_url("https://api.anthropic.com", "/messages", Some("beta=true")),
             "https://api.anthropic.com/v1/messages?beta=true"
         );
+    }
+
+    #[test]
+    fn xai_entry_base_must_be_https_x_ai() {
+        let d = tempfile::tempdir().unwrap();
+        let c = ctx(d.path());
+        let a = PoolAdapter(xai());
+        let mut e = PoolEntry::new("x", "oauth", "manual:device_code");
+        for (stored, used) in [
+            ("http://127.0.0.1:9/v1", "https://api.x.ai/v1"),
+            ("https://x.ai.evil.example/v1", "https://api.x.ai/v1"),
+            ("https://api.x.ai/v2/", "https://api.x.ai/v2"),
+            ("https://eu.api.x.ai/v1", "https://eu.api.x.ai/v1"),
+        ] {
+            e.base_url = Some(stored.into());
+            assert_eq!(a.base_url(&c, &e), used, "{stored}");
+        }
     }
 
     #[test]
