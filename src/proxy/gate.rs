@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use axum::body::Body;
 use axum::response::Response;
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 
 /// Request bodies above this many bytes are refused with 413.
 pub const BODY_LIMIT: usize = 10_000_000;
@@ -235,10 +235,6 @@ pub fn response_headers(h: &HeaderMap) -> HeaderMap {
 pub fn retry_after(h: &HeaderMap) -> Option<f64> {
     let v = h.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
     v.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0)
-}
-
-pub fn header_name(s: &'static str) -> HeaderName {
-    HeaderName::from_static(s)
 }
 
 #[cfg(test)]
