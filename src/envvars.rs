@@ -8,6 +8,13 @@ pub const HERMES_AUTH_LOCK_TIMEOUT: &str = "HERMES_AUTH_LOCK_TIMEOUT_SECONDS";
 pub const NO_COLOR: &str = "NO_COLOR";
 /// When set to 1/true/yes/on, prompts take their defaults without asking.
 pub const HERMES_NONINTERACTIVE: &str = "HERMES_NONINTERACTIVE";
+/// Upstream base URL for every `hermes proxy` adapter (overrides the credential's and the
+/// provider's; for tests and self-hosted gateways).
+pub const HERMES_PROXY_BASE_URL: &str = "HERMES_PROXY_BASE_URL";
+/// Shared secret clients must present to `hermes proxy` (`Authorization: Bearer` or `x-api-key`).
+pub const HERMES_PROXY_CLIENT_KEY: &str = "HERMES_PROXY_CLIENT_KEY";
+/// Seconds `hermes proxy` waits for an upstream response head (default 300) before a 504.
+pub const HERMES_PROXY_UPSTREAM_TIMEOUT: &str = "HERMES_PROXY_UPSTREAM_TIMEOUT";
 /// Seconds one model-list request (`GET <base>/models`) may take in `hermes model` (default 5).
 pub const HERMES_MODEL_LIST_TIMEOUT: &str = "HERMES_MODEL_LIST_TIMEOUT";
 

@@ -6,6 +6,7 @@
 //!   lock and atomic writes. A write needs the lock guard, so an unlocked write does not compile.
 //! * [`providers`]: the provider registry (a data table) and custom providers from config.
 //! * [`pool`]: credential pools: seeding, selection strategies, cooldowns, rotation.
+//! * [`proxy`]: `hermes proxy`, a local OpenAI-compatible gateway over a pool.
 //! * [`cli`]: clap definitions and one file per command; the only layer that sees clap.
 
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod mcp;
 pub mod model;
 pub mod pool;
 pub mod providers;
+pub mod proxy;
 pub mod secret;
 pub mod setup;
 pub mod store;

@@ -10,6 +10,7 @@ pub mod logout;
 pub mod mcp;
 pub mod memory;
 pub mod model;
+pub mod proxy;
 pub mod setup;
 pub mod ui;
 
@@ -50,6 +51,8 @@ pub enum Command {
     /// Deprecated: use `hermes auth`, `hermes model` or `hermes setup`
     #[command(hide = true)]
     Login(login::LoginArgs),
+    /// Local OpenAI-compatible proxy over your credential pools
+    Proxy(proxy::ProxyArgs),
     /// Manage MCP servers: OAuth sign-in (login, reauth)
     Mcp(mcp::McpArgs),
     /// Configure external memory provider
@@ -84,6 +87,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Model(args) => model::run(args),
         Command::Setup(args) => setup::run(args),
         Command::Login(args) => login::run(args),
+        Command::Proxy(args) => proxy::run(args),
         Command::Completion(args) => completion::run(args),
         Command::Mcp(args) => mcp::run(args),
         Command::Memory(args) => memory::run(args),
