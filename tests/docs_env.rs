@@ -18,5 +18,8 @@ fn every_env_var_is_documented() {
             }
         }
     }
-    assert!(missing.is_empty(), "run scripts/gen-env-docs.py; undocumented: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "run scripts/gen-env-docs.py; undocumented: {missing:?}"
+    );
 }
