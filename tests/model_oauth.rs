@@ -67,7 +67,19 @@ fn xai_oauth_login_from_the_picker_fills_the_pool_and_sets_the_model() {
         "config.yaml",
         "# mine\nmodel:\n  default: old-model  # keep?\n",
     );
-    let mut p = spawn(model_cmd(&e, &server.issuer));
+    // A $BROWSER that records what it was asked to open.
+    let script = e.user.path().join("browser.sh");
+    let opened = e.user.path().join("opened.txt");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$1\" >> {}\n", opened.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut c = model_cmd(&e, &server.issuer);
+    c.env("BROWSER", &script);
+    let mut p = spawn(c);
     pick_xai_oauth(&mut p);
     exp(&mut p, "Waiting for approval (polling every 1s)...");
     exp(
@@ -108,8 +120,14 @@ fn xai_oauth_login_from_the_picker_fills_the_pool_and_sets_the_model() {
             .is_empty()
     );
 
-    // A second run offers the stored login instead of starting a new one.
-    let mut p = spawn(model_cmd(&e, &server.issuer));
+    let first = std::fs::read_to_string(&opened).unwrap();
+    assert!(first.contains("/device?user_code="), "{first}");
+
+    // A second run offers the stored login instead of starting a new one; the login flags of
+    // `auth add` reach a new login started from there (`--no-browser`: nothing is opened).
+    let mut c = model_cmd(&e, &server.issuer);
+    c.arg("--no-browser").env("BROWSER", &script);
+    let mut p = spawn(c);
     send(&mut p, "grok");
     exp(&mut p, "Search: grok");
     send(&mut p, ENTER);
@@ -122,6 +140,18 @@ fn xai_oauth_login_from_the_picker_fills_the_pool_and_sets_the_model() {
         "xAI Grok OAuth (SuperGrok / Premium+) credentials: ✓",
     );
     exp(&mut p, "❯ Use existing credentials");
+    send(&mut p, "\x1b[B");
+    send(&mut p, ENTER);
+    exp(
+        &mut p,
+        "Starting a fresh xAI Grok OAuth (SuperGrok / Premium+) login...",
+    );
+    exp(&mut p, "Added xai-oauth OAuth credential");
+    exp(&mut p, "Select default model:");
+    send(&mut p, ENTER);
+    exp(&mut p, "Default model set to: grok-");
+    assert_eq!(finish(p).0, 0);
+    assert_eq!(std::fs::read_to_string(&opened).unwrap(), first);
 }
 
 #[test]
