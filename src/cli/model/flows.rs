@@ -77,6 +77,8 @@ pub struct PickOptions {
 /// The whole picker: header, provider menu, the provider's flow.
 pub fn pick(ctx: &PoolContext, opts: &PickOptions) -> Result<Outcome, CliError> {
     let refresh = opts.refresh;
+    // A store that cannot be read stops the picker before any question (the saves need it).
+    crate::store::AuthStore::load(&ctx.home)?;
     if refresh {
         say("  Model lists will be fetched fresh (--refresh).");
     }
