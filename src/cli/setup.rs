@@ -114,6 +114,9 @@ pub fn run(args: SetupArgs) -> Result<(), CliError> {
         );
     }
     let ctx = context()?;
+    // Every section reads the credential store: one that cannot be read is reported up front
+    // instead of being shown as "no credentials".
+    crate::store::AuthStore::load(&ctx.home)?;
     match s.section {
         Some(Section::Model) => {
             section_box("Model & Provider");
