@@ -431,3 +431,91 @@ fn terminal_wizard_asks_deployment_and_auth_method() {
     );
     assert!(!text.contains("hk-test-0123456789abcdef"), "{text}");
 }
+
+#[test]
+fn local_setup_keeps_config_yaml_comments_and_order() {
+    let home = TestHome::new();
+    let original = "# my hermes config\nmodel:\n  default: gpt-x   # pinned on purpose\n  provider: openrouter\n\n# memory below\nmemory:\n  user_profile_enabled: true  # keep\nterminal:\n  backend: local\n";
+    home.write_config(original);
+    let out = home
+        .cmd()
+        .args([
+            "memory",
+            "setup",
+            "honcho",
+            "--deployment",
+            "local",
+            "--base-url",
+            "http://127.0.0.1:9",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", out_text(&out));
+    let yaml = std::fs::read_to_string(home.hermes_home().join("config.yaml")).unwrap();
+    // Only the new key is added; every other byte (comments, order, blank lines) survives.
+    let expected = original.replace(
+        "  user_profile_enabled: true  # keep\n",
+        "  user_profile_enabled: true  # keep\n  provider: honcho\n",
+    );
+    assert_eq!(yaml, expected);
+}
+
+#[test]
+fn a_damaged_config_yaml_or_honcho_json_is_reported_and_left_alone() {
+    // config.yaml that does not parse: nothing is written, not even honcho.json.
+    let home = TestHome::new();
+    home.write_config("memory: [unclosed\n");
+    let out = home
+        .cmd()
+        .args(["memory", "setup", "honcho", "--deployment", "local"])
+        .args(["--base-url", "http://127.0.0.1:9"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = out_text(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("is not valid YAML"), "{text}");
+    assert!(!home.hermes_home().join("honcho.json").exists());
+    assert_eq!(
+        std::fs::read_to_string(home.hermes_home().join("config.yaml")).unwrap(),
+        "memory: [unclosed\n"
+    );
+
+    // honcho.json that does not parse: status and setup refuse it, byte for byte unchanged.
+    let home = TestHome::new();
+    home.write_config("memory:\n  provider: honcho\n");
+    let path = home.hermes_home().join("honcho.json");
+    std::fs::write(
+        &path,
+        "{\"hosts\": {\"hermes\": {\"apiKey\": \"hch-secret-1\"",
+    )
+    .unwrap();
+    for args in [
+        vec!["honcho", "status"],
+        vec![
+            "memory",
+            "setup",
+            "honcho",
+            "--deployment",
+            "local",
+            "--base-url",
+            "http://127.0.0.1:9",
+        ],
+    ] {
+        let out = home
+            .cmd()
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = out_text(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {text}");
+        assert!(text.contains("honcho.json is not valid JSON"), "{text}");
+        assert!(!text.contains("hch-secret-1"), "{text}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"hosts\": {\"hermes\": {\"apiKey\": \"hch-secret-1\""
+        );
+    }
+}

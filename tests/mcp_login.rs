@@ -377,7 +377,7 @@ fn config_errors_match_the_reference() {
     let out = home.cmd().args(["mcp", "login", "hdr"]).output().unwrap();
     assert_eq!(
         text(&out).0,
-        "  ✗ Server 'hdr' is not configured for OAuth (auth=None)\n  Use `hermes mcp remove` + `hermes mcp add` to reconfigure auth.\n"
+        "  ✗ Server 'hdr' is not configured for OAuth (auth=None)\n  Set `auth: oauth` under mcp_servers.hdr in config.yaml, then run `hermes mcp login hdr`.\n"
     );
     let out = home
         .cmd()
@@ -389,6 +389,25 @@ fn config_errors_match_the_reference() {
         "  No OAuth-based MCP servers found in config.\n"
     );
     assert_eq!(out.status.code(), Some(0));
+
+    // An OAuth server that does not answer: one clear line, exit 1, nothing stored.
+    home.write_config("mcp_servers:\n  down:\n    url: http://127.0.0.1:9/mcp\n    auth: oauth\n");
+    let out = home
+        .cmd()
+        .args(["mcp", "login", "down", "--callback-only", "--no-browser"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).0.contains(
+            "  ✗ Authentication failed: cannot reach http://127.0.0.1:9/mcp: Connection refused"
+        ),
+        "{}",
+        text(&out).0
+    );
+    assert!(!text(&out).0.contains("rmcp::"));
+    assert!(!home.hermes_home().join("mcp-tokens/down.json").exists());
 }
 
 fn hermes_home(home: &TestHome) -> hermes::home::Home {

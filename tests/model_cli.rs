@@ -255,3 +255,47 @@ fn writes_keep_comments_and_unrelated_keys() {
     assert!(!after.contains("sk-plain"));
     assert!(after.contains("base_url: https://api.deepseek.com/v1"));
 }
+
+#[test]
+fn a_damaged_auth_json_or_config_yaml_stops_the_save_with_nothing_written() {
+    let corrupt = "{\"version\": 1, \"providers\": {";
+    for (file, text, needle) in [
+        ("auth.json", corrupt, "auth.json is not valid JSON"),
+        (
+            "config.yaml",
+            "model: [unclosed\n",
+            "config.yaml is not valid YAML",
+        ),
+    ] {
+        let e = Env::new();
+        e.write(file, text);
+        let before = e.snapshot();
+        let (code, out, err) = run(e.cmd().args([
+            "model",
+            "--provider",
+            "deepseek",
+            "--model",
+            "deepseek-chat",
+            "--no-verify",
+        ]));
+        assert_eq!(code, 1, "{file}: {out}{err}");
+        assert!(err.contains(needle), "{err}");
+        assert_eq!(
+            err.lines().filter(|l| !l.starts_with("hint:")).count(),
+            1,
+            "{err}"
+        );
+        assert_eq!(e.snapshot(), before, "{file}: nothing written");
+        assert!(!e.path("config.yaml").exists() || file == "config.yaml");
+    }
+    // The picker stops before its first question.
+    let e = Env::new();
+    e.write("auth.json", corrupt);
+    let mut c = e.cmd();
+    c.arg("model");
+    let mut p = support::pty::spawn(c);
+    let shown = support::exp(&mut p, "auth.json is not valid JSON");
+    assert!(!shown.contains("Select provider:"), "{shown}");
+    assert_eq!(support::pty::finish(p).0, 1);
+    assert!(!e.path("config.yaml").exists());
+}

@@ -76,3 +76,28 @@ fn reset_backs_up_the_original_first_keeps_five_and_needs_no_terminal() {
     }
     assert_eq!(backups(&e).len(), 5);
 }
+
+#[test]
+fn non_interactive_flag_prints_the_guidance_and_exits_0_even_on_a_terminal() {
+    let e = Env::new();
+    e.write("config.yaml", "model:\n  default: m\n");
+    let before = e.snapshot();
+    let (code, out, err) = run(e.cmd().args(["setup", "--non-interactive"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Hermes Setup — Non-interactive mode"), "{out}");
+    assert!(
+        out.contains("--non-interactive: the wizard does not run"),
+        "{out}"
+    );
+    assert!(out.contains("hermes model --provider deepseek --model deepseek-chat"));
+    assert!(err.is_empty(), "{err}");
+    // On a terminal too: the guidance, without claiming there is no terminal.
+    let mut c = e.cmd();
+    c.args(["setup", "--non-interactive"]);
+    let mut p = support::pty::spawn(c);
+    support::exp(&mut p, "--non-interactive: the wizard does not run");
+    let (code, rest) = support::pty::finish(p);
+    assert_eq!(code, 0);
+    assert!(!rest.contains("not a terminal"), "{rest}");
+    assert_eq!(e.snapshot(), before);
+}

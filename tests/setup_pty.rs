@@ -134,3 +134,23 @@ fn setup_model_runs_the_picker_with_the_wizard_framing() {
     exp(&mut p, "Model & Provider left as it was.");
     assert_eq!(finish(p).0, 0);
 }
+
+#[test]
+fn a_damaged_auth_json_is_reported_before_any_question() {
+    for section in [None, Some("pool"), Some("model")] {
+        let e = Env::new();
+        e.write("auth.json", "{\"version\": 1, \"providers\": {");
+        let before = e.snapshot();
+        let mut c = e.cmd();
+        c.arg("setup").args(section);
+        let mut p = spawn(c);
+        let shown = exp(&mut p, "auth.json is not valid JSON");
+        assert!(!shown.contains("Select"), "{section:?}: {shown}");
+        assert!(
+            !shown.contains("No credentials yet"),
+            "{section:?}: {shown}"
+        );
+        assert_eq!(finish(p).0, 1, "{section:?}");
+        assert_eq!(e.snapshot(), before, "{section:?}");
+    }
+}

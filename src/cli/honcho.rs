@@ -58,7 +58,7 @@ fn status(home: &Home) -> Result<(), CliError> {
         say("  Run 'hermes honcho setup' to configure.\n");
         return Ok(());
     }
-    let raw0 = config::read(&path);
+    let raw0 = config::read_checked(&path)?;
     let host = crate::honcho::active_host(home, &raw0);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

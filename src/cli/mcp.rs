@@ -88,7 +88,12 @@ fn check_oauth_capable(server: &McpServer) -> Result<(), CliError> {
             server.name,
             server.auth.as_deref().unwrap_or("None")
         ));
-        say("  Use `hermes mcp remove` + `hermes mcp add` to reconfigure auth.");
+        // The reference points at `hermes mcp remove` + `hermes mcp add`, which this binary
+        // does not have: name the config edit instead.
+        say(format!(
+            "  Set `auth: oauth` under mcp_servers.{} in config.yaml, then run `hermes mcp login {}`.",
+            server.name, server.name
+        ));
         return Err(reported(ExitKind::Failure));
     }
     Ok(())

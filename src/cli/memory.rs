@@ -122,7 +122,9 @@ pub fn honcho_setup(f: &HonchoSetupFlags) -> Result<(), CliError> {
     let paths = HonchoPaths::new(&home);
     let read_path = paths.resolve();
     let write_path = paths.local.clone();
-    let mut cfg = config::read(&read_path);
+    let mut cfg = config::read_checked(&read_path)?;
+    // config.yaml is rewritten at the end: refuse a damaged one before anything is written.
+    let mut yaml = Config::load(&home)?;
     let host = crate::honcho::active_host(&home, &cfg);
     if !tty {
         // Fail before printing anything when a prompt would be needed.
@@ -333,7 +335,6 @@ pub fn honcho_setup(f: &HonchoSetupFlags) -> Result<(), CliError> {
     }
 
     config::write(&write_path, &cfg)?;
-    let mut yaml = Config::load(&home)?;
     if yaml.get_str(&["memory", "provider"]) != Some("honcho") {
         yaml.set(
             &["memory", "provider"],

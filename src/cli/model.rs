@@ -7,6 +7,7 @@ pub mod term;
 use clap::Args;
 use serde_json::json;
 
+use crate::cli::auth::add::{OAuthArgs, OAuthSettings};
 use crate::cli::{CliError, context, say, ui};
 use crate::model::{self, ListSource, ModelList};
 use crate::pool::PoolContext;
@@ -35,14 +36,18 @@ pub struct ModelArgs {
     /// With --list: print JSON ({"schema": 1, …})
     #[arg(long, requires = "list")]
     pub json: bool,
+    /// The flags of `hermes auth add <provider> --type oauth`, for a login the picker starts.
+    #[command(
+        flatten,
+        next_help_heading = "Login options (when the picker starts an OAuth login)"
+    )]
+    pub oauth: OAuthArgs,
 }
 
 /// `hermes model` resolved: no clap types past this point.
 #[derive(Debug)]
 pub enum ModelSettings {
-    Interactive {
-        refresh: bool,
-    },
+    Interactive(flows::PickOptions),
     Set(SetSettings),
     ListProviders {
         json: bool,
@@ -107,7 +112,32 @@ impl ModelSettings {
             .hint("set it without prompts: hermes model --provider <provider> --model <model>")
             .hint("see the choices: hermes model --list [--provider <provider>]"));
         }
-        Ok(Self::Interactive { refresh: a.refresh })
+        Ok(Self::Interactive(flows::PickOptions {
+            refresh: a.refresh,
+            oauth: oauth_settings(a.oauth),
+        }))
+    }
+}
+
+/// The login flags resolved as `hermes auth add` resolves them.
+fn oauth_settings(a: OAuthArgs) -> OAuthSettings {
+    OAuthSettings {
+        portal_url: a.portal_url,
+        inference_url: a.inference_url,
+        client_id: a.client_id,
+        scope: a.scope,
+        no_browser: a.no_browser,
+        timeout: a.timeout,
+        insecure: a.insecure,
+        ca_bundle: a.ca_bundle,
+        min_key_ttl_seconds: a.min_key_ttl_seconds,
+        import_shared: if a.import_shared {
+            Some(true)
+        } else if a.no_import_shared {
+            Some(false)
+        } else {
+            None
+        },
     }
 }
 
@@ -115,8 +145,8 @@ pub fn run(args: ModelArgs) -> Result<(), CliError> {
     let settings = ModelSettings::resolve(args)?;
     let ctx = context()?;
     match settings {
-        ModelSettings::Interactive { refresh } => {
-            flows::pick(&ctx, refresh)?;
+        ModelSettings::Interactive(opts) => {
+            flows::pick(&ctx, &opts)?;
             Ok(())
         }
         ModelSettings::Set(s) => set(&ctx, s),

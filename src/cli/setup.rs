@@ -19,6 +19,9 @@ pub struct SetupArgs {
     /// Back up config.yaml (config.yaml.bak.<time>, newest 5 kept), then reset it to defaults
     #[arg(long)]
     pub reset: bool,
+    /// Print how to configure Hermes with commands instead of running the wizard
+    #[arg(long)]
+    pub non_interactive: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +34,7 @@ pub enum Section {
 pub struct SetupSettings {
     pub section: Option<Section>,
     pub reset: bool,
+    pub non_interactive: bool,
 }
 
 impl SetupSettings {
@@ -54,15 +58,23 @@ impl SetupSettings {
         Ok(Self {
             section,
             reset: a.reset,
+            non_interactive: a.non_interactive,
         })
     }
 }
 
+/// The reason line of the guidance when standard input is not a terminal.
+const NO_TERMINAL: &str =
+    "Standard input is not a terminal, so the interactive wizard cannot run here.";
+
+/// The reason line of the guidance asked for with `--non-interactive`.
+const ASKED: &str = "--non-interactive: the wizard does not run; nothing is changed.";
+
+fn guidance(reason: &str) {
+    print!("\n⚕ Hermes Setup — Non-interactive mode\n\n  {reason}\n{GUIDANCE}");
+}
+
 const GUIDANCE: &str = "
-⚕ Hermes Setup — Non-interactive mode
-
-  Standard input is not a terminal, so the interactive wizard cannot run here.
-
   Configure Hermes with commands instead:
     hermes model --list                                  (providers)
     hermes model --list --provider deepseek              (a provider's models)
@@ -90,14 +102,21 @@ pub fn run(args: SetupArgs) -> Result<(), CliError> {
             return Ok(());
         }
     }
+    if s.non_interactive {
+        guidance(ASKED);
+        return Ok(());
+    }
     if !ui::stdin_is_tty() {
-        print!("{GUIDANCE}");
+        guidance(NO_TERMINAL);
         return Err(
             CliError::usage("'hermes setup' needs an interactive terminal.")
                 .hint("use the commands above, or run it on a terminal"),
         );
     }
     let ctx = context()?;
+    // Every section reads the credential store: one that cannot be read is reported up front
+    // instead of being shown as "no credentials".
+    crate::store::AuthStore::load(&ctx.home)?;
     match s.section {
         Some(Section::Model) => {
             section_box("Model & Provider");
@@ -129,7 +148,7 @@ fn model_section(ctx: &PoolContext) -> Result<Outcome, CliError> {
     say("  Choose how to connect to your main chat model.");
     say("     Guide: https://hermes-agent.nousresearch.com/docs/integrations/providers");
     say("");
-    let out = flows::pick(ctx, false)?;
+    let out = flows::pick(ctx, &flows::PickOptions::default())?;
     say("");
     match out {
         Outcome::Changed => say(paint("✓ Model & Provider configuration complete!", "32")),

@@ -128,6 +128,39 @@ pub fn read(path: &Path) -> Map<String, Value> {
         .unwrap_or_default()
 }
 
+/// The file's JSON object for a command that will show or rewrite it: missing ⇒ empty, but an
+/// unreadable file, invalid JSON or a non-object is an error, so a damaged config is reported and
+/// never silently replaced.
+pub fn read_checked(path: &Path) -> Result<Map<String, Value>, StoreError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Map::new()),
+        Err(source) => {
+            return Err(StoreError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        // Line and column only: serde's message could quote a fragment of a secret.
+        detail: format!(
+            "{:?} error at line {}, column {}",
+            e.classify(),
+            e.line(),
+            e.column()
+        )
+        .to_lowercase(),
+    })?;
+    match value {
+        Value::Object(m) => Ok(m),
+        _ => Err(StoreError::NotAnObject {
+            path: path.to_path_buf(),
+        }),
+    }
+}
+
 /// Writes the config (2-space JSON + newline) through temp + rename, mode 0600.
 pub fn write(path: &Path, raw: &Map<String, Value>) -> Result<(), StoreError> {
     if let Some(dir) = path.parent() {

@@ -81,6 +81,23 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     s
 }
 
+/// `cannot reach <url>: <innermost cause>` for a request that got no HTTP answer.
+fn request_failed(e: &reqwest::Error) -> String {
+    let mut root: &(dyn std::error::Error + 'static) = e;
+    while let Some(inner) = root.source() {
+        root = inner;
+    }
+    let what = if e.is_timeout() {
+        "timed out".to_string()
+    } else {
+        root.to_string()
+    };
+    match e.url() {
+        Some(u) => format!("cannot reach {u}: {what}"),
+        None => format!("request failed: {what}"),
+    }
+}
+
 /// A 401/403 challenge anywhere in the error's source chain, else the error's text.
 fn classify(e: &(dyn std::error::Error + 'static)) -> ProbeError {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
@@ -111,6 +128,9 @@ fn classify(e: &(dyn std::error::Error + 'static)) -> ProbeError {
                         step_up: true,
                     };
                 }
+                // The HTTP request itself failed (refused, DNS, TLS…): say so in one line
+                // instead of rmcp's nested transport wrappers.
+                StreamableHttpError::Client(re) => return ProbeError::Other(request_failed(re)),
                 _ => {}
             }
         }

@@ -468,10 +468,19 @@ pub fn clear_env_var(ctx: &PoolContext, var: &str) -> Result<bool, StoreError> {
     dotenv::remove_var(&ctx.home.dotenv(), var)
 }
 
-fn set_active_provider(ctx: &PoolContext, id: Option<&str>) -> Result<(), StoreError> {
+/// Applies `edits` to config.yaml and sets `active_provider` in auth.json. The store
+/// is read (under its lock) before config.yaml is touched, so an auth.json that cannot be read
+/// stops the save with nothing written.
+fn apply_and_set_active(
+    ctx: &PoolContext,
+    config: &mut Config,
+    edits: &[Edit],
+    id: Option<&str>,
+) -> Result<(), StoreError> {
     atomic::ensure_private_dir(ctx.home.dir())?;
     let lock = StoreLock::acquire(&ctx.home)?;
     let mut store = AuthStore::load_locked(&lock)?;
+    config.apply(edits)?;
     if store.existed() && store.active_provider() == id {
         return Ok(());
     }
@@ -523,8 +532,7 @@ pub fn save_provider_choice(
         edits.push(Edit::remove(&["model", "api_mode"]));
     }
     edits.extend(version_edit(config));
-    config.apply(&edits)?;
-    set_active_provider(ctx, is_oauth(p).then_some(p.id.as_str()))?;
+    apply_and_set_active(ctx, config, &edits, is_oauth(p).then_some(p.id.as_str()))?;
     let mut notes = SaveNotes::default();
     if let Some(old) = dotenv::read(&ctx.home.dotenv())
         .get("OPENAI_BASE_URL")
@@ -625,9 +633,10 @@ pub fn save_custom_endpoint(
         }
     }
     edits.extend(version_edit(config));
-    config.apply(&edits)?;
     if ep.model.is_some() {
-        set_active_provider(ctx, None)?;
+        apply_and_set_active(ctx, config, &edits, None)?;
+    } else {
+        config.apply(&edits)?;
     }
     Ok(is_new)
 }
@@ -649,8 +658,7 @@ pub fn save_saved_custom_choice(
             Edit::set(&["providers", key, "default_model"], model),
         ];
         edits.extend(version_edit(config));
-        config.apply(&edits)?;
-        set_active_provider(ctx, None)?;
+        apply_and_set_active(ctx, config, &edits, None)?;
         return Ok(());
     }
     let ep = CustomEndpoint {

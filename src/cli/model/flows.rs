@@ -1,7 +1,7 @@
 //! The interactive flows of `hermes model` (also run by `hermes setup model`).
 
 use super::term::{self, Item, paint};
-use crate::cli::auth::add::{self, AddSettings, CredentialType};
+use crate::cli::auth::add::{self, AddSettings, CredentialType, OAuthSettings};
 use crate::cli::{CliError, say};
 use crate::model::{self, CredState, ListSource, ModelError, ModelList, RowKind, SaveNotes};
 use crate::pool::PoolContext;
@@ -67,8 +67,18 @@ fn header(ctx: &PoolContext) {
     say("");
 }
 
+/// How the picker runs: `--refresh`, and the flags of a login it starts.
+#[derive(Debug, Default)]
+pub struct PickOptions {
+    pub refresh: bool,
+    pub oauth: OAuthSettings,
+}
+
 /// The whole picker: header, provider menu, the provider's flow.
-pub fn pick(ctx: &PoolContext, refresh: bool) -> Result<Outcome, CliError> {
+pub fn pick(ctx: &PoolContext, opts: &PickOptions) -> Result<Outcome, CliError> {
+    let refresh = opts.refresh;
+    // A store that cannot be read stops the picker before any question (the saves need it).
+    crate::store::AuthStore::load(&ctx.home)?;
     if refresh {
         say("  Model lists will be fetched fresh (--refresh).");
     }
@@ -134,9 +144,9 @@ pub fn pick(ctx: &PoolContext, refresh: bool) -> Result<Outcome, CliError> {
             else {
                 return no_change();
             };
-            provider_flow(ctx, &members[j], refresh)?
+            provider_flow(ctx, &members[j], opts)?
         }
-        RowKind::Provider(k) => provider_flow(ctx, k, refresh)?,
+        RowKind::Provider(k) => provider_flow(ctx, k, opts)?,
         RowKind::SavedCustom(cp) => saved_custom_flow(ctx, cp, refresh)?,
         RowKind::NewCustom => custom_endpoint_flow(ctx)?,
         RowKind::RemoveCustom => remove_custom_flow(ctx)?,
@@ -144,7 +154,8 @@ pub fn pick(ctx: &PoolContext, refresh: bool) -> Result<Outcome, CliError> {
     Ok(outcome)
 }
 
-fn provider_flow(ctx: &PoolContext, key: &str, refresh: bool) -> Result<Outcome, CliError> {
+fn provider_flow(ctx: &PoolContext, key: &str, opts: &PickOptions) -> Result<Outcome, CliError> {
+    let refresh = opts.refresh;
     let Some(p) = registry().get(key) else {
         return Err(CliError::unknown_provider(key));
     };
@@ -152,9 +163,9 @@ fn provider_flow(ctx: &PoolContext, key: &str, refresh: bool) -> Result<Outcome,
     // anywhere in the flow leaves every file as it was.
     let mut pending = Pending::default();
     let go_on = if model::is_oauth(p) {
-        oauth_step(ctx, p)?
+        oauth_step(ctx, p, &opts.oauth)?
     } else if p.id == "anthropic" {
-        anthropic_step(ctx, p, &mut pending)?
+        anthropic_step(ctx, p, &mut pending, &opts.oauth)?
     } else {
         api_key_step(ctx, p, &mut pending)?
     };
@@ -374,13 +385,13 @@ fn base_url_step(
 }
 
 /// Starts the OAuth login the auth commands own (`hermes auth add <p> --type oauth`).
-fn oauth_login(ctx: &PoolContext, p: &Provider) -> Result<bool, CliError> {
+fn oauth_login(ctx: &PoolContext, p: &Provider, oauth: &OAuthSettings) -> Result<bool, CliError> {
     let settings = AddSettings {
         pool_key: p.id.clone(),
         kind: CredentialType::Oauth,
         label: None,
         api_key: None,
-        oauth: Default::default(),
+        oauth: oauth.clone(),
     };
     match add::execute(ctx, settings) {
         Ok(()) => Ok(true),
@@ -392,7 +403,7 @@ fn oauth_login(ctx: &PoolContext, p: &Provider) -> Result<bool, CliError> {
     }
 }
 
-fn oauth_step(ctx: &PoolContext, p: &Provider) -> Result<bool, CliError> {
+fn oauth_step(ctx: &PoolContext, p: &Provider, oauth: &OAuthSettings) -> Result<bool, CliError> {
     let store = crate::store::AuthStore::load(&ctx.home)?;
     if model::cred_state(ctx, &store, &p.id).ready() {
         say(format!("  {} credentials: ✓", p.display_name));
@@ -411,7 +422,7 @@ fn oauth_step(ctx: &PoolContext, p: &Provider) -> Result<bool, CliError> {
             Some(0) => Ok(true),
             Some(1) => {
                 say(format!("Starting a fresh {} login...", p.display_name));
-                oauth_login(ctx, p)
+                oauth_login(ctx, p, oauth)
             }
             _ => {
                 say("No change.");
@@ -424,7 +435,7 @@ fn oauth_step(ctx: &PoolContext, p: &Provider) -> Result<bool, CliError> {
             p.display_name
         ));
         say("");
-        oauth_login(ctx, p)
+        oauth_login(ctx, p, oauth)
     }
 }
 
@@ -432,6 +443,7 @@ fn anthropic_step(
     ctx: &PoolContext,
     p: &Provider,
     pending: &mut Pending,
+    oauth: &OAuthSettings,
 ) -> Result<bool, CliError> {
     let store = crate::store::AuthStore::load(&ctx.home)?;
     let state = model::cred_state(ctx, &store, &p.id);
@@ -464,7 +476,7 @@ fn anthropic_step(
         Item::new("Cancel"),
     ];
     match term::select("Choose authentication method:", &items, 0, false)? {
-        Some(0) => oauth_login(ctx, p),
+        Some(0) => oauth_login(ctx, p, oauth),
         Some(1) => {
             say("  Get an API key at: https://platform.claude.com/settings/keys");
             match term::read_line("  API key (sk-ant-...): ", true)? {
