@@ -293,6 +293,10 @@ impl Env {
         c.env("HERMES_HOME", &self.home)
             .env("HOME", &self.user)
             .env("HERMES_OAUTH_POLL_SCALE", "0.01")
+            // Tests never reach the real network: anything not on loopback goes to a dead proxy.
+            .env("HTTPS_PROXY", "http://127.0.0.1:9")
+            .env("HTTP_PROXY", "http://127.0.0.1:9")
+            .env("NO_PROXY", "127.0.0.1,localhost,::1")
             .stdin(std::process::Stdio::null());
         c
     }

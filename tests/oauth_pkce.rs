@@ -141,7 +141,11 @@ impl Env {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HERMES_HOME", &self.home)
             .env("HOME", &self.user)
-            .env("LANG", "C.UTF-8");
+            .env("LANG", "C.UTF-8")
+            // Tests never reach the real network: anything not on loopback goes to a dead proxy.
+            .env("HTTPS_PROXY", "http://127.0.0.1:9")
+            .env("HTTP_PROXY", "http://127.0.0.1:9")
+            .env("NO_PROXY", "127.0.0.1,localhost,::1");
         for (k, v) in &self.vars {
             c.env(k, v);
         }
@@ -1265,5 +1269,83 @@ fn qwen_unreachable_refresh_keeps_the_login() {
         out.stdout
             .starts_with("qwen-oauth: logged in\n  refresh_error: Qwen OAuth refresh failed: "),
         "{out:?}"
+    );
+}
+
+/// `providers.spotify` as a login left it, with an access token expiring at `expires_at`.
+fn spotify_state(accounts: &str, expires_at: &str) -> Value {
+    json!({"version": 1, "providers": {"spotify": {
+        "client_id": "CID", "redirect_uri": "http://127.0.0.1:43827/spotify/callback",
+        "accounts_base_url": accounts, "api_base_url": "https://api.spotify.com/v1",
+        "scope": "user-read-playback-state", "granted_scope": "user-read-playback-state",
+        "token_type": "Bearer", "access_token": "spotify-at-1", "refresh_token": "spotify-rt-1",
+        "obtained_at": "2020-01-01T00:00:00.000000+00:00", "expires_at": expires_at,
+        "expires_in": 3600, "auth_type": "oauth_pkce"}}})
+}
+
+#[test]
+fn spotify_status_refreshes_an_expired_token_once() {
+    let fake = spotify_fake(None);
+    let env = Env::new().var("HERMES_SPOTIFY_ACCOUNTS_BASE_URL", &fake.base);
+    env.write_auth(&spotify_state(
+        &fake.base,
+        "2020-01-01T01:00:00.000000+00:00",
+    ));
+    let out = env.run(&["auth", "status", "spotify"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("spotify: logged in\n"), "{out:?}");
+    assert!(!out.stdout.contains("refresh_error"), "{out:?}");
+    let posts = fake.posts("/api/token");
+    assert_eq!(posts.len(), 1);
+    let form: HashMap<String, String> = posts[0].form().into_iter().collect();
+    assert_eq!(form["grant_type"], "refresh_token");
+    assert_eq!(form["refresh_token"], "spotify-rt-1");
+    assert_eq!(form["client_id"], "CID");
+    let sp = env.auth()["providers"]["spotify"].clone();
+    assert_eq!(sp["access_token"], "spotify-at-2");
+    assert_eq!(sp["refresh_token"], "spotify-rt-1");
+    // Now usable: a second status sends nothing.
+    let out = env.run(&["auth", "status", "spotify"], "");
+    assert!(out.stdout.starts_with("spotify: logged in\n"), "{out:?}");
+    assert_eq!(fake.posts("/api/token").len(), 1);
+    assert!(!out.stdout.contains("spotify-at") && !out.stderr.contains("spotify-at"));
+}
+
+#[test]
+fn spotify_status_rejected_refresh_logs_out_and_unreachable_keeps_login() {
+    let fake = Fake::start(|_| (400, r#"{"error":"invalid_grant"}"#.into()));
+    let env = Env::new().var("HERMES_SPOTIFY_ACCOUNTS_BASE_URL", &fake.base);
+    env.write_auth(&spotify_state(
+        &fake.base,
+        "2020-01-01T01:00:00.000000+00:00",
+    ));
+    let out = env.run(&["auth", "status", "spotify"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .starts_with("spotify: logged out (Spotify token refresh failed."),
+        "{out:?}"
+    );
+    let sp = env.auth()["providers"]["spotify"].clone();
+    assert!(sp.get("refresh_token").is_none() && sp.get("access_token").is_none());
+    assert_eq!(sp["last_auth_error"]["relogin_required"], true);
+    // Quarantined: no further refresh request.
+    env.run(&["auth", "status", "spotify"], "");
+    assert_eq!(fake.posts("/api/token").len(), 1);
+
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let env = Env::new().var("HERMES_SPOTIFY_ACCOUNTS_BASE_URL", &dead);
+    env.write_auth(&spotify_state(&dead, "2020-01-01T01:00:00.000000+00:00"));
+    let out = env.run(&["auth", "status", "spotify"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("spotify: logged in\n"), "{out:?}");
+    assert!(
+        out.stdout
+            .contains("  refresh_error: Spotify token refresh failed"),
+        "{out:?}"
+    );
+    assert_eq!(
+        env.auth()["providers"]["spotify"]["refresh_token"],
+        "spotify-rt-1"
     );
 }
