@@ -1349,3 +1349,38 @@ fn spotify_status_rejected_refresh_logs_out_and_unreachable_keeps_login() {
         "spotify-rt-1"
     );
 }
+
+#[test]
+fn gemini_remove_deletes_the_credential_file_it_backs() {
+    let env = Env::new();
+    let entry = |id: &str, rt: &str| {
+        json!({"id": id, "label": format!("{id}@example.test"), "auth_type": "oauth",
+               "priority": 0, "source": "manual:google_pkce", "access_token": format!("at-{id}"),
+               "refresh_token": rt, "expires_at_ms": 4102444800000i64,
+               "base_url": "https://cloudcode-pa.googleapis.com"})
+    };
+    env.write_auth(&json!({"version": 1, "providers": {}, "credential_pool": {
+        "google-gemini-cli": [entry("a", "rt-a"), entry("b", "rt-b")]}}));
+    let creds = env.home.join("auth/google_oauth.json");
+    std::fs::create_dir_all(creds.parent().unwrap()).unwrap();
+    std::fs::write(
+        &creds,
+        r#"{"refresh":"rt-b|proj|managed","access":"at-b","expires":4102444800000}"#,
+    )
+    .unwrap();
+    // The file backs entry b, not a: removing a keeps it.
+    let out = env.run(&["auth", "remove", "google-gemini-cli", "1"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(creds.exists(), "{out:?}");
+    assert!(!out.stdout.contains("Cleared"), "{out:?}");
+    let out = env.run(&["auth", "remove", "google-gemini-cli", "1"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!creds.exists(), "{out:?}");
+    assert!(
+        out.stdout
+            .contains("Cleared Hermes Google Gemini OAuth credentials"),
+        "{out:?}"
+    );
+    let out = env.run(&["auth", "status", "google-gemini-cli"], "");
+    assert_eq!(out.stdout, "google-gemini-cli: logged out\n", "{out:?}");
+}

@@ -306,6 +306,22 @@ pub fn save_login(
     pool.add(e)
 }
 
+/// After `auth remove` took `removed` out of the pool: deletes the credential file when it
+/// backs that entry (same refresh token, or no refresh token on the entry). Returns the line
+/// to print, if any.
+pub fn forget_removed(home: &Home, removed: &PoolEntry) -> Option<String> {
+    let c = read_creds(home)?;
+    let rt = removed.refresh_token.as_deref().unwrap_or("");
+    if !rt.is_empty() && rt != c.refresh {
+        return None;
+    }
+    let path = creds_path(home);
+    Some(match std::fs::remove_file(&path) {
+        Ok(()) => "Cleared Hermes Google Gemini OAuth credentials".into(),
+        Err(e) => format!("Could not delete {}: {e}", path.display()),
+    })
+}
+
 /// Pool rule: OAuth entries whose `expires_at_ms` is within 60 s.
 pub fn needs_refresh(entry: &PoolEntry, now: f64) -> bool {
     entry.auth_type == crate::pool::entry::AUTH_OAUTH
