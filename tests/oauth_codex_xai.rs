@@ -620,3 +620,38 @@ fn xai_discovery_outside_xai_is_rejected() {
     assert!(stderr.contains("evil.example.com"), "{stderr}");
     assert!(stderr.contains("not on the xAI origin"), "{stderr}");
 }
+
+#[test]
+fn ctrl_c_during_a_device_login_says_login_cancelled() {
+    use std::io::BufRead;
+    let s = codex_server(1_000_000);
+    let env = Env::new(&[("HERMES_CODEX_OAUTH_ISSUER", &s.url)]);
+    let mut child = env
+        .cmd()
+        .args(["auth", "add", "openai-codex"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("CODEX-1234") {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "{seen}");
+        seen.push_str(&line);
+    }
+    let st = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let code = child.wait().unwrap().code();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert_eq!(code, Some(130), "{seen}{rest}");
+    assert!(rest.ends_with("\nLogin cancelled.\n"), "{rest:?}");
+    assert!(
+        !env.home.join("auth.json").exists()
+            || env.auth()["credential_pool"].get("openai-codex").is_none()
+    );
+}

@@ -51,6 +51,7 @@ pub fn run(args: SpotifyArgs) -> Result<(), CliError> {
         SpotifyAction::Logout => crate::cli::logout::print_logout(Some(spotify::ID)),
         SpotifyAction::Login => {
             let ctx = context()?;
+            super::add_oauth::cancel_on_ctrl_c();
             login(&ctx, &args)
         }
     }
