@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -255,23 +254,12 @@ async fn post_form(url: &str, form: &[(&str, &str)]) -> Result<Map<String, Value
 }
 
 fn pkce() -> (String, String) {
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let rng = ring::rand::SystemRandom::new();
-    let mut bytes = [0u8; 64];
-    ring::rand::SecureRandom::fill(&rng, &mut bytes).expect("system randomness");
-    let verifier = b64.encode(bytes);
-    let challenge = b64.encode(ring::digest::digest(
-        &ring::digest::SHA256,
-        verifier.as_bytes(),
-    ));
-    (verifier, challenge)
+    let p = crate::providers::oauth::pkce::Pkce::new(64);
+    (p.verifier, p.challenge)
 }
 
 fn random_state() -> String {
-    let rng = ring::rand::SystemRandom::new();
-    let mut bytes = [0u8; 32];
-    ring::rand::SecureRandom::fill(&rng, &mut bytes).expect("system randomness");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    crate::providers::oauth::pkce::random_urlsafe(32)
 }
 
 /// `~/relative` for the consent screen, or the bare file name outside the home directory.

@@ -108,10 +108,10 @@ fn describe(r: &Result<HttpReply, String>) -> String {
     match r {
         Err(e) => e.clone(),
         Ok(rep) => match rep.oauth_error() {
-            (Some(e), Some(d)) => format!("HTTP {}: {e}: {d}", rep.status),
-            (Some(e), None) => format!("HTTP {}: {e}", rep.status),
-            _ if rep.is_success() => "the response is not a JSON object".into(),
-            _ => format!("HTTP {}: {}", rep.status, rep.body_excerpt()),
+            Some((e, Some(d))) => format!("HTTP {}: {e}: {d}", rep.status),
+            Some((e, None)) => format!("HTTP {}: {e}", rep.status),
+            _ if rep.ok() => "the response is not a JSON object".into(),
+            _ => format!("HTTP {}: {}", rep.status, rep.excerpt()),
         },
     }
 }
@@ -137,7 +137,7 @@ fn post_tokens(
             timeout,
         );
         if let Ok(rep) = &r
-            && rep.is_success()
+            && rep.ok()
             && let Some(j) = rep.json()
         {
             return Ok(j);
@@ -151,7 +151,7 @@ fn post_tokens(
     let last = last.expect("at least one endpoint");
     let mut err = FlowError::new(describe(&last));
     if let Ok(rep) = &last
-        && let (Some(code), _) = rep.oauth_error()
+        && let Some((code, _)) = rep.oauth_error()
     {
         if matches!(code.as_str(), "invalid_grant" | "invalid_token") {
             err = err.relogin();

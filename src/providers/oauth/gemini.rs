@@ -130,17 +130,13 @@ fn post_token(form: &[(&str, &str)], timeout: Duration) -> Result<Map<String, Va
         timeout,
     )
     .map_err(|e| FlowError::new(format!("cannot reach the Google token endpoint: {e}")))?;
-    if rep.is_success()
+    if rep.ok()
         && let Some(j) = rep.json()
     {
         return Ok(j);
     }
-    let (code, desc) = rep.oauth_error();
-    let what = match (&code, &desc) {
-        (Some(c), Some(d)) => format!("{c}: {d}"),
-        (Some(c), None) => c.clone(),
-        _ => rep.body_excerpt(),
-    };
+    let code = rep.oauth_error().map(|(c, _)| c);
+    let what = rep.excerpt();
     let mut err = FlowError::new(format!("HTTP {}: {what}", rep.status));
     if let Some(c) = code {
         if c == "invalid_grant" {

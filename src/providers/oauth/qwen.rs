@@ -156,14 +156,14 @@ pub fn refresh_creds(
     if rep.status >= 400 {
         return Err(FlowError::new(format!(
             "Qwen OAuth refresh failed. Re-run 'qwen auth qwen-oauth'. Response: {}",
-            rep.body_excerpt()
+            rep.excerpt()
         ))
         .code("qwen_refresh_rejected"));
     }
     let Some(j) = rep.json() else {
         return Err(FlowError::new(format!(
             "Qwen OAuth refresh returned invalid JSON: {}",
-            rep.body_excerpt()
+            rep.excerpt()
         )));
     };
     let Some(new_at) = str_field(&j, "access_token") else {
