@@ -402,17 +402,15 @@ pub fn refresh_entry(ctx: &PoolContext, entry: &PoolEntry) -> Result<PoolEntry, 
             pool_key: ID,
             needs: &needs_refresh,
             exchange: &|row| {
-                let rt = row
-                    .refresh_token
-                    .as_deref()
-                    .filter(|s| !s.is_empty())
-                    .ok_or_else(|| {
-                        err(
-                            ErrorKind::Terminal,
-                            "MiniMax OAuth credential has no refresh token.",
-                        )
-                        .next(RELOGIN)
-                    })?;
+                let rt = super::refresh::row_refresh_token(
+                    row,
+                    &super::refresh::MissingRefresh {
+                        provider: DISPLAY,
+                        message: "MiniMax OAuth credential has no refresh token.",
+                        code: None,
+                        relogin: RELOGIN,
+                    },
+                )?;
                 exchange_refresh(&portal, rt, now)
             },
             write_singleton: &|store, before, row| {
