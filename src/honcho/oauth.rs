@@ -13,7 +13,9 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use super::HonchoError;
 use super::config::{self, host_block, host_block_mut};
 use crate::envvars;
-use crate::mcp::callback::{self, Loopback, Outcome, WaitOptions, constant_time_eq};
+use crate::providers::oauth::loopback::{
+    self, Loopback, LoopbackConfig, Outcome, constant_time_eq,
+};
 
 pub const ACCESS_TOKEN_PREFIX: &str = "hch-at-";
 /// Refresh this many seconds before expiry.
@@ -292,10 +294,16 @@ pub struct SignIn<'a> {
 pub async fn sign_in(
     s: SignIn<'_>,
 ) -> Result<(Credential, Option<Map<String, Value>>), HonchoError> {
-    let loopback = match Loopback::bind(LOOPBACK_PORT) {
-        Ok(l) => l,
-        Err(_) => Loopback::bind(0).map_err(|e| HonchoError::Bind(e.to_string()))?,
-    };
+    let loopback = Loopback::bind(LoopbackConfig {
+        fallback_ephemeral: true,
+        ..LoopbackConfig::local(
+            LOOPBACK_PORT,
+            "/callback",
+            "Authorization complete",
+            "Connected to Honcho. You can close this tab and return to Hermes.",
+        )
+    })
+    .map_err(HonchoError::Bind)?;
     let redirect_uri = format!("http://127.0.0.1:{}/callback", loopback.port());
     let (verifier, challenge) = pkce();
     let state = random_state();
@@ -328,14 +336,7 @@ pub async fn sign_in(
     if s.paste.is_some() {
         println!("  Or paste the URL your browser ends on and press Enter (`skip` cancels).");
     }
-    let opts = WaitOptions {
-        path: Some("/callback".into()),
-        success_text: "Connected to Honcho. You can close this tab and return to Hermes.".into(),
-        timeout: s.timeout,
-    };
-    let outcome = callback::wait(loopback, s.paste, &opts)
-        .await
-        .map_err(|e| HonchoError::Bind(e.to_string()))?;
+    let outcome = loopback::wait_redirect(loopback, s.paste, s.timeout).await;
     let (params, pasted) = match outcome {
         Outcome::TimedOut => return Err(HonchoError::Timeout),
         Outcome::Skipped => return Err(HonchoError::Skipped),
