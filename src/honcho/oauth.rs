@@ -208,51 +208,27 @@ impl Credential {
     }
 }
 
-fn http() -> Result<reqwest::Client, HonchoError> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(HTTP_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| HonchoError::Http {
-            url: String::new(),
-            detail: e.to_string(),
-        })
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
-}
-
 /// POSTs a form and returns the JSON object of a 2xx answer.
 async fn post_form(url: &str, form: &[(&str, &str)]) -> Result<Map<String, Value>, HonchoError> {
+    use crate::providers::oauth::http;
     let err = |detail: String| HonchoError::Http {
         url: url.to_string(),
         detail,
     };
-    let resp = http()?
-        .post(url)
-        .form(form)
-        .send()
+    let opts = http::HttpOptions {
+        timeout: HTTP_TIMEOUT,
+        ..http::HttpOptions::default()
+    };
+    let client = http::client("Honcho", &opts).map_err(|e| err(e.message))?;
+    let reply = http::post_form("Honcho", "token request", &client, url, form, &[])
         .await
-        .map_err(|e| err(error_chain(&e)))?;
-    let status = resp.status();
-    let body = resp.text().await.unwrap_or_default();
-    if !status.is_success() {
-        let snippet: String = body.chars().take(300).collect();
-        return Err(err(format!("HTTP {status}: {snippet}")));
+        .map_err(|e| err(e.message))?;
+    if !reply.ok() {
+        return Err(err(format!("HTTP {}: {}", reply.status, reply.excerpt())));
     }
-    match serde_json::from_str::<Value>(&body) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(err("the answer is not a JSON object".into())),
-    }
+    reply
+        .json()
+        .ok_or_else(|| err("the answer is not a JSON object".into()))
 }
 
 fn pkce() -> (String, String) {

@@ -22,6 +22,7 @@ use super::McpError;
 use super::config::McpServer;
 use super::tokens::{ClientInfo, FileCredentialStore, TokenFiles};
 use crate::home::Home;
+use crate::providers::oauth::http::chain as error_chain;
 use crate::providers::oauth::loopback::{
     self, Loopback, LoopbackConfig, Outcome, constant_time_eq,
 };
@@ -67,20 +68,6 @@ fn http_client(timeout: Duration) -> Result<reqwest::Client, McpError> {
         .connect_timeout(timeout.min(Duration::from_secs(30)))
         .build()
         .map_err(|e| McpError::Probe(error_chain(&e)))
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        let t = inner.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = inner.source();
-    }
-    s
 }
 
 /// A 401/403 challenge anywhere in the error's source chain, else the error's text.
