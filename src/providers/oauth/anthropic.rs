@@ -26,16 +26,9 @@ pub const REFRESH_SKEW_MS: i64 = 120_000;
 /// Pool source of a login made by `hermes auth add anthropic`.
 pub const SOURCE: &str = "manual:hermes_pkce";
 
-fn env_url(var: &str) -> Option<String> {
-    std::env::var(var)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
 /// The token endpoints, in the order tried (one when overridden).
 pub fn token_urls() -> Vec<String> {
-    match env_url(envvars::HERMES_ANTHROPIC_OAUTH_TOKEN_URL) {
+    match super::env_nonempty(envvars::HERMES_ANTHROPIC_OAUTH_TOKEN_URL) {
         Some(u) => vec![u],
         None => TOKEN_URLS.iter().map(|s| s.to_string()).collect(),
     }
@@ -53,8 +46,8 @@ impl Login {
     pub fn new() -> Self {
         let pkce = Pkce::new(32);
         let state = pkce::random_urlsafe(32);
-        let base =
-            env_url(envvars::HERMES_ANTHROPIC_OAUTH_AUTHORIZE_URL).unwrap_or(AUTHORIZE_URL.into());
+        let base = super::env_nonempty(envvars::HERMES_ANTHROPIC_OAUTH_AUTHORIZE_URL)
+            .unwrap_or(AUTHORIZE_URL.into());
         let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("code", "true")
             .append_pair("client_id", CLIENT_ID)

@@ -35,21 +35,16 @@ pub const REFRESH_SKEW_SECS: f64 = 60.0;
 /// Pool source of a login made by `hermes auth add google-gemini-cli`.
 pub const SOURCE: &str = "manual:google_pkce";
 
-fn env(var: &str) -> Option<String> {
-    std::env::var(var)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
 pub fn token_url() -> String {
-    env(envvars::HERMES_GEMINI_OAUTH_TOKEN_URL).unwrap_or_else(|| TOKEN_URL.into())
+    super::env_nonempty(envvars::HERMES_GEMINI_OAUTH_TOKEN_URL).unwrap_or_else(|| TOKEN_URL.into())
 }
 
 fn client() -> (String, String) {
     (
-        env(envvars::HERMES_GEMINI_CLIENT_ID).unwrap_or_else(|| DEFAULT_CLIENT_ID.into()),
-        env(envvars::HERMES_GEMINI_CLIENT_SECRET).unwrap_or_else(|| DEFAULT_CLIENT_SECRET.into()),
+        super::env_nonempty(envvars::HERMES_GEMINI_CLIENT_ID)
+            .unwrap_or_else(|| DEFAULT_CLIENT_ID.into()),
+        super::env_nonempty(envvars::HERMES_GEMINI_CLIENT_SECRET)
+            .unwrap_or_else(|| DEFAULT_CLIENT_SECRET.into()),
     )
 }
 
@@ -63,7 +58,7 @@ pub fn headless() -> bool {
     pkce::is_remote_session()
         || ["SSH_CONNECTION", envvars::HERMES_HEADLESS]
             .iter()
-            .any(|v| env(v).is_some())
+            .any(|v| super::env_nonempty(v).is_some())
 }
 
 /// One login attempt.
@@ -79,8 +74,8 @@ impl Login {
     pub fn new(redirect_uri: &str) -> Self {
         let pkce = Pkce::new(64);
         let state = pkce::random_urlsafe(32);
-        let base =
-            env(envvars::HERMES_GEMINI_OAUTH_AUTHORIZE_URL).unwrap_or_else(|| AUTHORIZE_URL.into());
+        let base = super::env_nonempty(envvars::HERMES_GEMINI_OAUTH_AUTHORIZE_URL)
+            .unwrap_or_else(|| AUTHORIZE_URL.into());
         let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("client_id", &client().0)
             .append_pair("redirect_uri", redirect_uri)
@@ -161,8 +156,8 @@ fn email_of(j: &Map<String, Value>, access: &str, timeout: Duration) -> Option<S
         return Some(e);
     }
     // Only ask Google's userinfo endpoint when talking to Google (or when told where).
-    let url = env(envvars::HERMES_GEMINI_OAUTH_USERINFO_URL).or_else(|| {
-        env(envvars::HERMES_GEMINI_OAUTH_TOKEN_URL)
+    let url = super::env_nonempty(envvars::HERMES_GEMINI_OAUTH_USERINFO_URL).or_else(|| {
+        super::env_nonempty(envvars::HERMES_GEMINI_OAUTH_TOKEN_URL)
             .is_none()
             .then(|| USERINFO_URL.to_string())
     })?;
