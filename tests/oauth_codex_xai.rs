@@ -79,7 +79,9 @@ impl Env {
         c
     }
     fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
+        let out = self.cmd().args(args).output().unwrap();
+        assert_no_tokens(&out.stdout, &out.stderr);
+        out
     }
     fn auth(&self) -> Value {
         serde_json::from_slice(&std::fs::read(self.home.join("auth.json")).unwrap()).unwrap()
@@ -654,4 +656,16 @@ fn ctrl_c_during_a_device_login_says_login_cancelled() {
         !env.home.join("auth.json").exists()
             || env.auth()["credential_pool"].get("openai-codex").is_none()
     );
+}
+
+/// No token of the fakes (nor any JWT) ever reaches the output.
+fn assert_no_tokens(stdout: &[u8], stderr: &[u8]) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(stdout),
+        String::from_utf8_lossy(stderr)
+    );
+    for pat in ["-rt-", "-at-", "eyJ"] {
+        assert!(!text.contains(pat), "token-like {pat:?} in output:\n{text}");
+    }
 }

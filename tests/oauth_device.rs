@@ -301,7 +301,9 @@ impl Env {
         c
     }
     fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
+        let out = self.cmd().args(args).output().unwrap();
+        assert_no_tokens(&out.stdout, &out.stderr);
+        out
     }
     fn auth(&self) -> Value {
         serde_json::from_slice(&std::fs::read(self.home.join("auth.json")).unwrap()).unwrap()
@@ -908,4 +910,16 @@ fn nous_label_flag_names_the_pool_entry_and_the_login() {
     assert_eq!(a["providers"]["nous"]["label"], "my-nous");
     assert_eq!(a["credential_pool"]["nous"][0]["label"], "my-nous");
     assert!(text(&out.stdout).contains("\"my-nous\""));
+}
+
+/// No token of the fakes (nor any JWT) ever reaches the output.
+fn assert_no_tokens(stdout: &[u8], stderr: &[u8]) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(stdout),
+        String::from_utf8_lossy(stderr)
+    );
+    for pat in ["-rt-", "-at-", "eyJ"] {
+        assert!(!text.contains(pat), "token-like {pat:?} in output:\n{text}");
+    }
 }

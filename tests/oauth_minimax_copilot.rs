@@ -63,6 +63,10 @@ impl Env {
             .stdin(Stdio::null())
             .args(args)
             .output()
+            .map(|out| {
+                assert_no_tokens(&out.stdout, &out.stderr);
+                out
+            })
             .unwrap()
     }
     fn auth(&self) -> Value {
@@ -374,4 +378,16 @@ fn copilot_device_login_saves_the_token_to_dotenv() {
         & 0o777;
     assert_eq!(mode, 0o600);
     assert_eq!(s.lock().unwrap().polls, 2);
+}
+
+/// No token of the fakes (nor any JWT) ever reaches the output.
+fn assert_no_tokens(stdout: &[u8], stderr: &[u8]) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(stdout),
+        String::from_utf8_lossy(stderr)
+    );
+    for pat in ["-rt-", "-at-", "eyJ", "gho_", "ghu_"] {
+        assert!(!text.contains(pat), "token-like {pat:?} in output:\n{text}");
+    }
 }

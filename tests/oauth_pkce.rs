@@ -167,6 +167,7 @@ impl Env {
             .write_all(stdin.as_bytes())
             .unwrap();
         let o = child.wait_with_output().unwrap();
+        assert_no_tokens(&o.stdout, &o.stderr);
         Out {
             code: o.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -267,6 +268,7 @@ impl Running {
             .unwrap()
             .read_to_string(&mut err)
             .unwrap();
+        assert_no_tokens(self.text.as_bytes(), err.as_bytes());
         Out {
             code: status.code().unwrap_or(-1),
             stdout: self.text,
@@ -1383,4 +1385,16 @@ fn gemini_remove_deletes_the_credential_file_it_backs() {
     );
     let out = env.run(&["auth", "status", "google-gemini-cli"], "");
     assert_eq!(out.stdout, "google-gemini-cli: logged out\n", "{out:?}");
+}
+
+/// No token of the fakes (nor any JWT) ever reaches the output.
+fn assert_no_tokens(stdout: &[u8], stderr: &[u8]) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(stdout),
+        String::from_utf8_lossy(stderr)
+    );
+    for pat in ["-rt-", "-at-", "eyJ"] {
+        assert!(!text.contains(pat), "token-like {pat:?} in output:\n{text}");
+    }
 }
