@@ -63,10 +63,7 @@ impl Env {
             .stdin(Stdio::null())
             .args(args)
             .output()
-            .map(|out| {
-                assert_no_tokens(&out.stdout, &out.stderr);
-                out
-            })
+            .inspect(|out| assert_no_tokens(&out.stdout, &out.stderr))
             .unwrap()
     }
     fn auth(&self) -> Value {
