@@ -1129,6 +1129,16 @@ fn follow_to(url: &str, stop_prefix: &str) -> String {
 fn gemini_pasted_redirect_url_with_no_browser() {
     let srv = gemini_server();
     let env = gemini_env(&srv);
+    // A previous login of the same account with Cloud project fields: they are kept.
+    let creds = env.home.join("auth/google_oauth.json");
+    std::fs::create_dir_all(creds.parent().unwrap()).unwrap();
+    std::fs::write(
+        &creds,
+        json!({"refresh": "old|proj-1|managed-1", "access": "old", "expires": 0,
+               "email": "gem-user@example.test"})
+        .to_string(),
+    )
+    .unwrap();
     let mut p = env.spawn(&[
         "auth",
         "add",
@@ -1149,6 +1159,10 @@ fn gemini_pasted_redirect_url_with_no_browser() {
             .contains("Added google-gemini-cli OAuth credential #1")
     );
     assert_eq!(srv.count("authorization_code"), 1);
+    let file: Value = serde_json::from_slice(&std::fs::read(&creds).unwrap()).unwrap();
+    let packed = file["refresh"].as_str().unwrap();
+    assert!(packed.ends_with("|proj-1|managed-1"), "{packed}");
+    assert!(!packed.starts_with("old|"));
 }
 
 // ---------------------------------------------------------------------------------------

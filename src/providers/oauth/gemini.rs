@@ -279,12 +279,17 @@ pub fn save_login(
     t: &Tokens,
     label: &str,
 ) -> Result<usize, PoolError> {
+    // The login does not discover Cloud projects; a new login of the same account keeps the
+    // `<project>|<managed project>` fields a previous one (or the Gemini CLI) stored.
+    let projects = read_creds(&ctx.home)
+        .filter(|old| old.email.is_some() && old.email == t.email)
+        .map_or_else(|| "|".to_string(), |old| old.projects);
     write_creds(
         &ctx.home,
         &Creds {
             access: t.access_token.clone(),
             refresh: t.refresh_token.clone(),
-            projects: "|".into(),
+            projects,
             expires_ms: Some(t.expires_at_ms),
             email: t.email.clone(),
         },
