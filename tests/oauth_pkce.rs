@@ -1412,3 +1412,20 @@ fn assert_no_tokens(stdout: &[u8], stderr: &[u8]) {
         assert!(!text.contains(pat), "token-like {pat:?} in output:\n{text}");
     }
 }
+
+#[test]
+fn anthropic_authorize_url_is_overridable() {
+    let env = Env::new().var(
+        "HERMES_ANTHROPIC_OAUTH_AUTHORIZE_URL",
+        "http://127.0.0.1:9/oauth/authorize",
+    );
+    let out = env.run(&["auth", "add", "anthropic", "--no-browser"], "\n");
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout.lines().any(|l| l
+            .trim_start()
+            .starts_with("http://127.0.0.1:9/oauth/authorize?code=true&client_id=")),
+        "{out:?}"
+    );
+    assert!(!out.stdout.contains("https://claude.ai/"), "{out:?}");
+}
