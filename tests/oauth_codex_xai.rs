@@ -669,3 +669,35 @@ fn assert_no_tokens(stdout: &[u8], stderr: &[u8]) {
         assert!(!text.contains(pat), "token-like {pat:?} in output:\n{text}");
     }
 }
+
+#[test]
+fn codex_eight_processes_refresh_exactly_once() {
+    let s = codex_server(0);
+    let env = codex_login(&s);
+    expire_codex_row(&env);
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            env.cmd()
+                .args(["auth", "status", "openai-codex"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            text(&out.stdout).starts_with("openai-codex: logged in\n"),
+            "{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        assert_no_tokens(&out.stdout, &out.stderr);
+    }
+    assert_eq!(s.refreshes().len(), 1);
+    assert_eq!(
+        env.auth()["credential_pool"]["openai-codex"][0]["refresh_token"],
+        "codex-rt-2"
+    );
+}
