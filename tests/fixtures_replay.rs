@@ -90,7 +90,7 @@ fn deliberate(scenario: &str, name: &str) -> Vec<Deliberate> {
         | ("custom-provider", "status-custom-local-llama") => vec![StatusLoggedIn],
         ("cooldowns" | "cooldowns-aged", "reset-openrouter") => vec![ResetCountsOnlyBadEntries],
         ("cooldowns" | "cooldowns-aged", "list" | "list-openrouter") => vec![DeadRowsShowStatus],
-        ("oauth-others", "status-anthropic") => vec![ExpiredSinceCapture],
+        ("oauth-others", "status-anthropic" | "status-spotify") => vec![ExpiredSinceCapture],
         ("unknown-fields", "add") | ("store-no-pool-keys", "add") => vec![KeepsUnknownKeys],
         _ => vec![],
     }
@@ -463,7 +463,7 @@ fn allow_list_names_real_captures() {
         .count();
     assert_eq!(
         allowed,
-        4 + 5 + 2 + 4 + 1 + 2,
+        4 + 5 + 2 + 4 + 2 + 2,
         "allow-list size changed: review it"
     );
 }

@@ -70,12 +70,18 @@ impl Env {
             .env("HERMES_HOME", &self.home)
             .env("HOME", &self.user)
             .env("HERMES_OAUTH_POLL_SCALE", "0.01")
+            // Tests never reach the real network: anything not on loopback goes to a dead proxy.
+            .env("HTTPS_PROXY", "http://127.0.0.1:9")
+            .env("HTTP_PROXY", "http://127.0.0.1:9")
+            .env("NO_PROXY", "127.0.0.1,localhost,::1")
             .envs(self.vars.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         c
     }
     fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
+        let out = self.cmd().args(args).output().unwrap();
+        assert_no_tokens(&out.stdout, &out.stderr);
+        out
     }
     fn auth(&self) -> Value {
         serde_json::from_slice(&std::fs::read(self.home.join("auth.json")).unwrap()).unwrap()
@@ -615,4 +621,83 @@ fn xai_discovery_outside_xai_is_rejected() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("evil.example.com"), "{stderr}");
     assert!(stderr.contains("not on the xAI origin"), "{stderr}");
+}
+
+#[test]
+fn ctrl_c_during_a_device_login_says_login_cancelled() {
+    use std::io::BufRead;
+    let s = codex_server(1_000_000);
+    let env = Env::new(&[("HERMES_CODEX_OAUTH_ISSUER", &s.url)]);
+    let mut child = env
+        .cmd()
+        .args(["auth", "add", "openai-codex"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("CODEX-1234") {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "{seen}");
+        seen.push_str(&line);
+    }
+    let st = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let code = child.wait().unwrap().code();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert_eq!(code, Some(130), "{seen}{rest}");
+    assert!(rest.ends_with("\nLogin cancelled.\n"), "{rest:?}");
+    assert!(
+        !env.home.join("auth.json").exists()
+            || env.auth()["credential_pool"].get("openai-codex").is_none()
+    );
+}
+
+/// No token of the fakes (nor any JWT) ever reaches the output.
+fn assert_no_tokens(stdout: &[u8], stderr: &[u8]) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(stdout),
+        String::from_utf8_lossy(stderr)
+    );
+    for pat in ["-rt-", "-at-", "eyJ"] {
+        assert!(!text.contains(pat), "token-like {pat:?} in output:\n{text}");
+    }
+}
+
+#[test]
+fn codex_eight_processes_refresh_exactly_once() {
+    let s = codex_server(0);
+    let env = codex_login(&s);
+    expire_codex_row(&env);
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            env.cmd()
+                .args(["auth", "status", "openai-codex"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            text(&out.stdout).starts_with("openai-codex: logged in\n"),
+            "{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        assert_no_tokens(&out.stdout, &out.stderr);
+    }
+    assert_eq!(s.refreshes().len(), 1);
+    assert_eq!(
+        env.auth()["credential_pool"]["openai-codex"][0]["refresh_token"],
+        "codex-rt-2"
+    );
 }

@@ -293,11 +293,17 @@ impl Env {
         c.env("HERMES_HOME", &self.home)
             .env("HOME", &self.user)
             .env("HERMES_OAUTH_POLL_SCALE", "0.01")
+            // Tests never reach the real network: anything not on loopback goes to a dead proxy.
+            .env("HTTPS_PROXY", "http://127.0.0.1:9")
+            .env("HTTP_PROXY", "http://127.0.0.1:9")
+            .env("NO_PROXY", "127.0.0.1,localhost,::1")
             .stdin(std::process::Stdio::null());
         c
     }
     fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
+        let out = self.cmd().args(args).output().unwrap();
+        assert_no_tokens(&out.stdout, &out.stderr);
+        out
     }
     fn auth(&self) -> Value {
         serde_json::from_slice(&std::fs::read(self.home.join("auth.json")).unwrap()).unwrap()
@@ -860,4 +866,60 @@ fn browser_opens_through_dollar_browser_except_in_remote_sessions() {
     assert!(out.status.success());
     assert!(!text(&out.stdout).contains("browser"));
     assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 1);
+}
+
+#[test]
+fn portal_provided_inference_url_is_announced_then_healed_by_status() {
+    let mut p = portal(&["ok"]);
+    p.inference_url = Some("https://inference.example.test/v1".into());
+    let s = Server::start(p);
+    let env = Env::new();
+    let out = env.login(&s);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l == "Using portal-provided inference URL: https://inference.example.test/v1"),
+        "{stdout}"
+    );
+    let out = env.run(&["auth", "status", "nous"]);
+    assert!(text(&out.stdout).starts_with("nous: logged in\n"));
+    assert_eq!(
+        env.auth()["providers"]["nous"]["inference_base_url"],
+        "https://inference-api.nousresearch.com/v1"
+    );
+}
+
+#[test]
+fn nous_label_flag_names_the_pool_entry_and_the_login() {
+    let s = Server::start(portal(&["ok"]));
+    let env = Env::new();
+    let out = env.run(&[
+        "auth",
+        "add",
+        "nous",
+        "--portal-url",
+        &s.url,
+        "--no-browser",
+        "--label",
+        "my-nous",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let a = env.auth();
+    assert_eq!(a["providers"]["nous"]["label"], "my-nous");
+    assert_eq!(a["credential_pool"]["nous"][0]["label"], "my-nous");
+    assert!(text(&out.stdout).contains("\"my-nous\""));
+}
+
+/// No token of the fakes (nor any JWT) ever reaches the output.
+fn assert_no_tokens(stdout: &[u8], stderr: &[u8]) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(stdout),
+        String::from_utf8_lossy(stderr)
+    );
+    for pat in ["-rt-", "-at-", "eyJ"] {
+        assert!(!text.contains(pat), "token-like {pat:?} in output:\n{text}");
+    }
 }

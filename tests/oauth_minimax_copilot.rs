@@ -55,10 +55,15 @@ impl Env {
             .env("HOME", &self.user)
             .env("PATH", "/usr/bin:/bin")
             .env("HERMES_OAUTH_POLL_SCALE", "0.01")
+            // Tests never reach the real network: anything not on loopback goes to a dead proxy.
+            .env("HTTPS_PROXY", "http://127.0.0.1:9")
+            .env("HTTP_PROXY", "http://127.0.0.1:9")
+            .env("NO_PROXY", "127.0.0.1,localhost,::1")
             .envs(vars.iter().copied())
             .stdin(Stdio::null())
             .args(args)
             .output()
+            .inspect(|out| assert_no_tokens(&out.stdout, &out.stderr))
             .unwrap()
     }
     fn auth(&self) -> Value {
@@ -370,4 +375,16 @@ fn copilot_device_login_saves_the_token_to_dotenv() {
         & 0o777;
     assert_eq!(mode, 0o600);
     assert_eq!(s.lock().unwrap().polls, 2);
+}
+
+/// No token of the fakes (nor any JWT) ever reaches the output.
+fn assert_no_tokens(stdout: &[u8], stderr: &[u8]) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(stdout),
+        String::from_utf8_lossy(stderr)
+    );
+    for pat in ["-rt-", "-at-", "eyJ", "gho_", "ghu_"] {
+        assert!(!text.contains(pat), "token-like {pat:?} in output:\n{text}");
+    }
 }

@@ -141,7 +141,11 @@ impl Env {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("HERMES_HOME", &self.home)
             .env("HOME", &self.user)
-            .env("LANG", "C.UTF-8");
+            .env("LANG", "C.UTF-8")
+            // Tests never reach the real network: anything not on loopback goes to a dead proxy.
+            .env("HTTPS_PROXY", "http://127.0.0.1:9")
+            .env("HTTP_PROXY", "http://127.0.0.1:9")
+            .env("NO_PROXY", "127.0.0.1,localhost,::1");
         for (k, v) in &self.vars {
             c.env(k, v);
         }
@@ -163,6 +167,7 @@ impl Env {
             .write_all(stdin.as_bytes())
             .unwrap();
         let o = child.wait_with_output().unwrap();
+        assert_no_tokens(&o.stdout, &o.stderr);
         Out {
             code: o.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -263,6 +268,7 @@ impl Running {
             .unwrap()
             .read_to_string(&mut err)
             .unwrap();
+        assert_no_tokens(self.text.as_bytes(), err.as_bytes());
         Out {
             code: status.code().unwrap_or(-1),
             stdout: self.text,
@@ -1123,6 +1129,16 @@ fn follow_to(url: &str, stop_prefix: &str) -> String {
 fn gemini_pasted_redirect_url_with_no_browser() {
     let srv = gemini_server();
     let env = gemini_env(&srv);
+    // A previous login of the same account with Cloud project fields: they are kept.
+    let creds = env.home.join("auth/google_oauth.json");
+    std::fs::create_dir_all(creds.parent().unwrap()).unwrap();
+    std::fs::write(
+        &creds,
+        json!({"refresh": "old|proj-1|managed-1", "access": "old", "expires": 0,
+               "email": "gem-user@example.test"})
+        .to_string(),
+    )
+    .unwrap();
     let mut p = env.spawn(&[
         "auth",
         "add",
@@ -1143,6 +1159,10 @@ fn gemini_pasted_redirect_url_with_no_browser() {
             .contains("Added google-gemini-cli OAuth credential #1")
     );
     assert_eq!(srv.count("authorization_code"), 1);
+    let file: Value = serde_json::from_slice(&std::fs::read(&creds).unwrap()).unwrap();
+    let packed = file["refresh"].as_str().unwrap();
+    assert!(packed.ends_with("|proj-1|managed-1"), "{packed}");
+    assert!(!packed.starts_with("old|"));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1266,4 +1286,146 @@ fn qwen_unreachable_refresh_keeps_the_login() {
             .starts_with("qwen-oauth: logged in\n  refresh_error: Qwen OAuth refresh failed: "),
         "{out:?}"
     );
+}
+
+/// `providers.spotify` as a login left it, with an access token expiring at `expires_at`.
+fn spotify_state(accounts: &str, expires_at: &str) -> Value {
+    json!({"version": 1, "providers": {"spotify": {
+        "client_id": "CID", "redirect_uri": "http://127.0.0.1:43827/spotify/callback",
+        "accounts_base_url": accounts, "api_base_url": "https://api.spotify.com/v1",
+        "scope": "user-read-playback-state", "granted_scope": "user-read-playback-state",
+        "token_type": "Bearer", "access_token": "spotify-at-1", "refresh_token": "spotify-rt-1",
+        "obtained_at": "2020-01-01T00:00:00.000000+00:00", "expires_at": expires_at,
+        "expires_in": 3600, "auth_type": "oauth_pkce"}}})
+}
+
+#[test]
+fn spotify_status_refreshes_an_expired_token_once() {
+    let fake = spotify_fake(None);
+    let env = Env::new().var("HERMES_SPOTIFY_ACCOUNTS_BASE_URL", &fake.base);
+    env.write_auth(&spotify_state(
+        &fake.base,
+        "2020-01-01T01:00:00.000000+00:00",
+    ));
+    let out = env.run(&["auth", "status", "spotify"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("spotify: logged in\n"), "{out:?}");
+    assert!(!out.stdout.contains("refresh_error"), "{out:?}");
+    let posts = fake.posts("/api/token");
+    assert_eq!(posts.len(), 1);
+    let form: HashMap<String, String> = posts[0].form().into_iter().collect();
+    assert_eq!(form["grant_type"], "refresh_token");
+    assert_eq!(form["refresh_token"], "spotify-rt-1");
+    assert_eq!(form["client_id"], "CID");
+    let sp = env.auth()["providers"]["spotify"].clone();
+    assert_eq!(sp["access_token"], "spotify-at-2");
+    assert_eq!(sp["refresh_token"], "spotify-rt-1");
+    // Now usable: a second status sends nothing.
+    let out = env.run(&["auth", "status", "spotify"], "");
+    assert!(out.stdout.starts_with("spotify: logged in\n"), "{out:?}");
+    assert_eq!(fake.posts("/api/token").len(), 1);
+    assert!(!out.stdout.contains("spotify-at") && !out.stderr.contains("spotify-at"));
+}
+
+#[test]
+fn spotify_status_rejected_refresh_logs_out_and_unreachable_keeps_login() {
+    let fake = Fake::start(|_| (400, r#"{"error":"invalid_grant"}"#.into()));
+    let env = Env::new().var("HERMES_SPOTIFY_ACCOUNTS_BASE_URL", &fake.base);
+    env.write_auth(&spotify_state(
+        &fake.base,
+        "2020-01-01T01:00:00.000000+00:00",
+    ));
+    let out = env.run(&["auth", "status", "spotify"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout
+            .starts_with("spotify: logged out (Spotify token refresh failed."),
+        "{out:?}"
+    );
+    let sp = env.auth()["providers"]["spotify"].clone();
+    assert!(sp.get("refresh_token").is_none() && sp.get("access_token").is_none());
+    assert_eq!(sp["last_auth_error"]["relogin_required"], true);
+    // Quarantined: no further refresh request.
+    env.run(&["auth", "status", "spotify"], "");
+    assert_eq!(fake.posts("/api/token").len(), 1);
+
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let env = Env::new().var("HERMES_SPOTIFY_ACCOUNTS_BASE_URL", &dead);
+    env.write_auth(&spotify_state(&dead, "2020-01-01T01:00:00.000000+00:00"));
+    let out = env.run(&["auth", "status", "spotify"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.starts_with("spotify: logged in\n"), "{out:?}");
+    assert!(
+        out.stdout
+            .contains("  refresh_error: Spotify token refresh failed"),
+        "{out:?}"
+    );
+    assert_eq!(
+        env.auth()["providers"]["spotify"]["refresh_token"],
+        "spotify-rt-1"
+    );
+}
+
+#[test]
+fn gemini_remove_deletes_the_credential_file_it_backs() {
+    let env = Env::new();
+    let entry = |id: &str, rt: &str| {
+        json!({"id": id, "label": format!("{id}@example.test"), "auth_type": "oauth",
+               "priority": 0, "source": "manual:google_pkce", "access_token": format!("at-{id}"),
+               "refresh_token": rt, "expires_at_ms": 4102444800000i64,
+               "base_url": "https://cloudcode-pa.googleapis.com"})
+    };
+    env.write_auth(&json!({"version": 1, "providers": {}, "credential_pool": {
+        "google-gemini-cli": [entry("a", "rt-a"), entry("b", "rt-b")]}}));
+    let creds = env.home.join("auth/google_oauth.json");
+    std::fs::create_dir_all(creds.parent().unwrap()).unwrap();
+    std::fs::write(
+        &creds,
+        r#"{"refresh":"rt-b|proj|managed","access":"at-b","expires":4102444800000}"#,
+    )
+    .unwrap();
+    // The file backs entry b, not a: removing a keeps it.
+    let out = env.run(&["auth", "remove", "google-gemini-cli", "1"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(creds.exists(), "{out:?}");
+    assert!(!out.stdout.contains("Cleared"), "{out:?}");
+    let out = env.run(&["auth", "remove", "google-gemini-cli", "1"], "");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!creds.exists(), "{out:?}");
+    assert!(
+        out.stdout
+            .contains("Cleared Hermes Google Gemini OAuth credentials"),
+        "{out:?}"
+    );
+    let out = env.run(&["auth", "status", "google-gemini-cli"], "");
+    assert_eq!(out.stdout, "google-gemini-cli: logged out\n", "{out:?}");
+}
+
+/// No token of the fakes (nor any JWT) ever reaches the output.
+fn assert_no_tokens(stdout: &[u8], stderr: &[u8]) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(stdout),
+        String::from_utf8_lossy(stderr)
+    );
+    for pat in ["-rt-", "-at-", "eyJ"] {
+        assert!(!text.contains(pat), "token-like {pat:?} in output:\n{text}");
+    }
+}
+
+#[test]
+fn anthropic_authorize_url_is_overridable() {
+    let env = Env::new().var(
+        "HERMES_ANTHROPIC_OAUTH_AUTHORIZE_URL",
+        "http://127.0.0.1:9/oauth/authorize",
+    );
+    let out = env.run(&["auth", "add", "anthropic", "--no-browser"], "\n");
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout.lines().any(|l| l
+            .trim_start()
+            .starts_with("http://127.0.0.1:9/oauth/authorize?code=true&client_id=")),
+        "{out:?}"
+    );
+    assert!(!out.stdout.contains("https://claude.ai/"), "{out:?}");
 }

@@ -228,7 +228,7 @@ pub fn run(args: McpArgs) -> Result<(), CliError> {
     };
     let rt = runtime()?;
     let mut paste = if s.paste {
-        Some(mcp::callback::stdin_lines())
+        Some(crate::providers::oauth::loopback::stdin_lines())
     } else {
         None
     };

@@ -263,7 +263,7 @@ pub fn honcho_setup(f: &HonchoSetupFlags) -> Result<(), CliError> {
                         .enable_all()
                         .build()
                         .map_err(|e| CliError::failure(e.to_string()))?;
-                    let mut paste = tty.then(crate::mcp::callback::stdin_lines);
+                    let mut paste = tty.then(crate::providers::oauth::loopback::stdin_lines);
                     let result = rt.block_on(oauth::sign_in(SignIn {
                         endpoints,
                         config_path: write_path.clone(),

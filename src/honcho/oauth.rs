@@ -7,14 +7,15 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::HonchoError;
 use super::config::{self, host_block, host_block_mut};
 use crate::envvars;
-use crate::mcp::callback::{self, Loopback, Outcome, WaitOptions, constant_time_eq};
+use crate::providers::oauth::loopback::{
+    self, Loopback, LoopbackConfig, Outcome, constant_time_eq,
+};
 
 pub const ACCESS_TOKEN_PREFIX: &str = "hch-at-";
 /// Refresh this many seconds before expiry.
@@ -207,71 +208,36 @@ impl Credential {
     }
 }
 
-fn http() -> Result<reqwest::Client, HonchoError> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .timeout(HTTP_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| HonchoError::Http {
-            url: String::new(),
-            detail: e.to_string(),
-        })
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
-}
-
 /// POSTs a form and returns the JSON object of a 2xx answer.
 async fn post_form(url: &str, form: &[(&str, &str)]) -> Result<Map<String, Value>, HonchoError> {
+    use crate::providers::oauth::http;
     let err = |detail: String| HonchoError::Http {
         url: url.to_string(),
         detail,
     };
-    let resp = http()?
-        .post(url)
-        .form(form)
-        .send()
+    let opts = http::HttpOptions {
+        timeout: HTTP_TIMEOUT,
+        ..http::HttpOptions::default()
+    };
+    let client = http::client("Honcho", &opts).map_err(|e| err(e.message))?;
+    let reply = http::post_form("Honcho", "token request", &client, url, form, &[])
         .await
-        .map_err(|e| err(error_chain(&e)))?;
-    let status = resp.status();
-    let body = resp.text().await.unwrap_or_default();
-    if !status.is_success() {
-        let snippet: String = body.chars().take(300).collect();
-        return Err(err(format!("HTTP {status}: {snippet}")));
+        .map_err(|e| err(e.message))?;
+    if !reply.ok() {
+        return Err(err(format!("HTTP {}: {}", reply.status, reply.excerpt())));
     }
-    match serde_json::from_str::<Value>(&body) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(err("the answer is not a JSON object".into())),
-    }
+    reply
+        .json()
+        .ok_or_else(|| err("the answer is not a JSON object".into()))
 }
 
 fn pkce() -> (String, String) {
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let rng = ring::rand::SystemRandom::new();
-    let mut bytes = [0u8; 64];
-    ring::rand::SecureRandom::fill(&rng, &mut bytes).expect("system randomness");
-    let verifier = b64.encode(bytes);
-    let challenge = b64.encode(ring::digest::digest(
-        &ring::digest::SHA256,
-        verifier.as_bytes(),
-    ));
-    (verifier, challenge)
+    let p = crate::providers::oauth::pkce::Pkce::new(64);
+    (p.verifier, p.challenge)
 }
 
 fn random_state() -> String {
-    let rng = ring::rand::SystemRandom::new();
-    let mut bytes = [0u8; 32];
-    ring::rand::SecureRandom::fill(&rng, &mut bytes).expect("system randomness");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    crate::providers::oauth::pkce::random_urlsafe(32)
 }
 
 /// `~/relative` for the consent screen, or the bare file name outside the home directory.
@@ -304,10 +270,16 @@ pub struct SignIn<'a> {
 pub async fn sign_in(
     s: SignIn<'_>,
 ) -> Result<(Credential, Option<Map<String, Value>>), HonchoError> {
-    let loopback = match Loopback::bind(LOOPBACK_PORT) {
-        Ok(l) => l,
-        Err(_) => Loopback::bind(0).map_err(|e| HonchoError::Bind(e.to_string()))?,
-    };
+    let loopback = Loopback::bind(LoopbackConfig {
+        fallback_ephemeral: true,
+        ..LoopbackConfig::local(
+            LOOPBACK_PORT,
+            "/callback",
+            "Authorization complete",
+            "Connected to Honcho. You can close this tab and return to Hermes.",
+        )
+    })
+    .map_err(HonchoError::Bind)?;
     let redirect_uri = format!("http://127.0.0.1:{}/callback", loopback.port());
     let (verifier, challenge) = pkce();
     let state = random_state();
@@ -340,14 +312,7 @@ pub async fn sign_in(
     if s.paste.is_some() {
         println!("  Or paste the URL your browser ends on and press Enter (`skip` cancels).");
     }
-    let opts = WaitOptions {
-        path: Some("/callback".into()),
-        success_text: "Connected to Honcho. You can close this tab and return to Hermes.".into(),
-        timeout: s.timeout,
-    };
-    let outcome = callback::wait(loopback, s.paste, &opts)
-        .await
-        .map_err(|e| HonchoError::Bind(e.to_string()))?;
+    let outcome = loopback::wait_redirect(loopback, s.paste, s.timeout).await;
     let (params, pasted) = match outcome {
         Outcome::TimedOut => return Err(HonchoError::Timeout),
         Outcome::Skipped => return Err(HonchoError::Skipped),

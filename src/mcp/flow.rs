@@ -19,10 +19,13 @@ use rmcp::transport::streamable_http_client::{
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::McpError;
-use super::callback::{self, Loopback, Outcome, WaitOptions, constant_time_eq};
 use super::config::McpServer;
 use super::tokens::{ClientInfo, FileCredentialStore, TokenFiles};
 use crate::home::Home;
+use crate::providers::oauth::http::chain as error_chain;
+use crate::providers::oauth::loopback::{
+    self, Loopback, LoopbackConfig, Outcome, constant_time_eq,
+};
 
 /// Default wait for the browser callback, seconds.
 pub const CALLBACK_TIMEOUT_SECS: f64 = 300.0;
@@ -65,20 +68,6 @@ fn http_client(timeout: Duration) -> Result<reqwest::Client, McpError> {
         .connect_timeout(timeout.min(Duration::from_secs(30)))
         .build()
         .map_err(|e| McpError::Probe(error_chain(&e)))
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(inner) = src {
-        let t = inner.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = inner.source();
-    }
-    s
 }
 
 /// `cannot reach <url>: <innermost cause>` for a request that got no HTTP answer.
@@ -371,10 +360,13 @@ async fn authorize(
         })
     });
     let port = o.redirect_port.or(cached_loopback_port).unwrap_or(0);
-    let loopback = Loopback::bind(port).map_err(|e| McpError::PortBusy {
+    let loopback = Loopback::bind(LoopbackConfig::local(
         port,
-        detail: e.to_string(),
-    })?;
+        "",
+        "Authorization complete",
+        "Authorization complete. You can close this tab and return to Hermes.",
+    ))
+    .map_err(|detail| McpError::PortBusy { port, detail })?;
     let cached_https = cached.as_ref().and_then(|c| {
         c.redirect_uris
             .iter()
@@ -485,14 +477,8 @@ async fn authorize(
         );
     }
 
-    let wait = WaitOptions {
-        path: None,
-        success_text: "Authorization complete. You can close this tab and return to Hermes.".into(),
-        timeout: Duration::from_secs_f64(o.timeout.unwrap_or(CALLBACK_TIMEOUT_SECS)),
-    };
-    let outcome = callback::wait(loopback, paste, &wait)
-        .await
-        .map_err(|e| McpError::Probe(e.to_string()))?;
+    let timeout = Duration::from_secs_f64(o.timeout.unwrap_or(CALLBACK_TIMEOUT_SECS));
+    let outcome = loopback::wait_redirect(loopback, paste, timeout).await;
     let (params, pasted) = match outcome {
         Outcome::TimedOut => return Err(McpError::CallbackTimeout),
         Outcome::Skipped => {

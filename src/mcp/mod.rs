@@ -2,7 +2,6 @@
 //! `mcp-tokens/` files in the reference's layout, and the browser flow built on the official
 //! MCP Rust SDK (`rmcp`).
 
-pub mod callback;
 pub mod config;
 pub mod flow;
 pub mod tokens;

@@ -152,6 +152,13 @@ pub fn cleanup_after_remove(
                 .lines
                 .push(format!("Could not delete {}: {e}", path.display())),
         }
+    } else if key == crate::providers::oauth::gemini::ID
+        && source == crate::providers::oauth::gemini::SOURCE
+    {
+        out.lines
+            .extend(crate::providers::oauth::gemini::forget_removed(
+                home, removed,
+            ));
     } else if key == "nous" && source == "device_code" {
         suppress.push(source.into());
         clear_provider = Some("nous");

@@ -210,7 +210,12 @@ fn stored_status(ctx: &PoolContext, key: &str) -> Result<Status, PoolError> {
                     .and_then(crate::timefmt::parse_iso)
                     .is_some_and(|e| e > now);
             if !live {
-                return Ok(Status::out(key, None));
+                // A quarantined login (refresh rejected) says why.
+                let reason = s
+                    .get("last_auth_error")
+                    .and_then(|e| e.get("message"))
+                    .and_then(Value::as_str);
+                return Ok(Status::out(key, reason));
             }
             let mut st = Status::ok(key);
             st.details.push((

@@ -132,7 +132,10 @@ impl TestHome {
             .env("HERMES_HOME", self.hermes_home())
             .env("HOME", self.user_home())
             .env("NO_COLOR", "1")
-            .env("NO_PROXY", "*");
+            // Tests never reach the real network: anything not on loopback goes to a dead proxy.
+            .env("HTTPS_PROXY", "http://127.0.0.1:9")
+            .env("HTTP_PROXY", "http://127.0.0.1:9")
+            .env("NO_PROXY", "127.0.0.1,localhost,::1");
         c
     }
 }

@@ -151,12 +151,19 @@ pub fn run(args: AddArgs) -> Result<(), CliError> {
 pub fn execute(ctx: &PoolContext, s: AddSettings) -> Result<(), CliError> {
     match s.kind {
         CredentialType::ApiKey => add_api_key(ctx, s),
-        CredentialType::Oauth => match s.pool_key.as_str() {
-            "nous" | "openai-codex" | "xai-oauth" | "minimax-oauth" | "copilot" => {
-                super::add_oauth::run(ctx, &s)
-            }
-            _ => super::oauth_pkce::run(ctx, &s).unwrap_or_else(|| oauth_unsupported(&s)),
-        },
+        CredentialType::Oauth => {
+            super::add_oauth::cancel_on_ctrl_c();
+            execute_oauth(ctx, &s)
+        }
+    }
+}
+
+fn execute_oauth(ctx: &PoolContext, s: &AddSettings) -> Result<(), CliError> {
+    match s.pool_key.as_str() {
+        "nous" | "openai-codex" | "xai-oauth" | "minimax-oauth" | "copilot" => {
+            super::add_oauth::run(ctx, s)
+        }
+        _ => super::oauth_pkce::run(ctx, s).unwrap_or_else(|| oauth_unsupported(s)),
     }
 }
 

@@ -31,6 +31,38 @@ fn ask_import_shared(ctx: &PoolContext, flag: Option<bool>) -> Result<bool, CliE
     ))
 }
 
+/// From now on Ctrl-C ends the running login with `\nLogin cancelled.` and exit 130 (the
+/// reference's wording) instead of dying mid-line. Store writes are atomic renames under the
+/// lock, so an interrupted login leaves the previous state intact.
+pub(crate) fn cancel_on_ctrl_c() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                let _ = tx.send(());
+                return;
+            };
+            rt.block_on(async move {
+                use tokio::signal::unix::{SignalKind, signal};
+                // Registered on creation: the caller goes on only once Ctrl-C is ours.
+                let sig = signal(SignalKind::interrupt());
+                let _ = tx.send(());
+                if let Ok(mut sig) = sig
+                    && sig.recv().await.is_some()
+                {
+                    say("\nLogin cancelled.");
+                    std::process::exit(130);
+                }
+            });
+        });
+        let _ = rx.recv();
+    });
+}
+
 pub fn run(ctx: &PoolContext, s: &AddSettings) -> Result<(), CliError> {
     let o = &s.oauth;
     match s.pool_key.as_str() {

@@ -120,6 +120,7 @@ fn add_gemini(
         path: gemini::REDIRECT_PATH.into(),
         fallback_ephemeral: true,
         success_title: "Google Gemini authorization received.".into(),
+        success_text: "You can close this tab.".into(),
         failure_title: "Google Gemini authorization failed.".into(),
     })
     .map_err(|e| {

@@ -51,6 +51,7 @@ pub fn run(args: SpotifyArgs) -> Result<(), CliError> {
         SpotifyAction::Logout => crate::cli::logout::print_logout(Some(spotify::ID)),
         SpotifyAction::Login => {
             let ctx = context()?;
+            super::add_oauth::cancel_on_ctrl_c();
             login(&ctx, &args)
         }
     }
@@ -95,6 +96,7 @@ fn login(ctx: &PoolContext, args: &SpotifyArgs) -> Result<(), CliError> {
         // The redirect URI must match the one allow-listed in the Spotify app exactly.
         fallback_ephemeral: false,
         success_title: "Spotify authorization received.".into(),
+        success_text: "You can close this tab.".into(),
         failure_title: "Spotify authorization failed.".into(),
     })
     .map_err(|e| {

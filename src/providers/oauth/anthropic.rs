@@ -26,16 +26,9 @@ pub const REFRESH_SKEW_MS: i64 = 120_000;
 /// Pool source of a login made by `hermes auth add anthropic`.
 pub const SOURCE: &str = "manual:hermes_pkce";
 
-fn env_url(var: &str) -> Option<String> {
-    std::env::var(var)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
 /// The token endpoints, in the order tried (one when overridden).
 pub fn token_urls() -> Vec<String> {
-    match env_url(envvars::HERMES_ANTHROPIC_OAUTH_TOKEN_URL) {
+    match super::env_nonempty(envvars::HERMES_ANTHROPIC_OAUTH_TOKEN_URL) {
         Some(u) => vec![u],
         None => TOKEN_URLS.iter().map(|s| s.to_string()).collect(),
     }
@@ -53,8 +46,8 @@ impl Login {
     pub fn new() -> Self {
         let pkce = Pkce::new(32);
         let state = pkce::random_urlsafe(32);
-        let base =
-            env_url(envvars::HERMES_ANTHROPIC_OAUTH_AUTHORIZE_URL).unwrap_or(AUTHORIZE_URL.into());
+        let base = super::env_nonempty(envvars::HERMES_ANTHROPIC_OAUTH_AUTHORIZE_URL)
+            .unwrap_or(AUTHORIZE_URL.into());
         let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("code", "true")
             .append_pair("client_id", CLIENT_ID)
@@ -108,10 +101,10 @@ fn describe(r: &Result<HttpReply, String>) -> String {
     match r {
         Err(e) => e.clone(),
         Ok(rep) => match rep.oauth_error() {
-            (Some(e), Some(d)) => format!("HTTP {}: {e}: {d}", rep.status),
-            (Some(e), None) => format!("HTTP {}: {e}", rep.status),
-            _ if rep.is_success() => "the response is not a JSON object".into(),
-            _ => format!("HTTP {}: {}", rep.status, rep.body_excerpt()),
+            Some((e, Some(d))) => format!("HTTP {}: {e}: {d}", rep.status),
+            Some((e, None)) => format!("HTTP {}: {e}", rep.status),
+            _ if rep.ok() => "the response is not a JSON object".into(),
+            _ => format!("HTTP {}: {}", rep.status, rep.excerpt()),
         },
     }
 }
@@ -137,7 +130,7 @@ fn post_tokens(
             timeout,
         );
         if let Ok(rep) = &r
-            && rep.is_success()
+            && rep.ok()
             && let Some(j) = rep.json()
         {
             return Ok(j);
@@ -151,7 +144,7 @@ fn post_tokens(
     let last = last.expect("at least one endpoint");
     let mut err = FlowError::new(describe(&last));
     if let Ok(rep) = &last
-        && let (Some(code), _) = rep.oauth_error()
+        && let Some((code, _)) = rep.oauth_error()
     {
         if matches!(code.as_str(), "invalid_grant" | "invalid_token") {
             err = err.relogin();

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::http::{self, HttpOptions};
-use super::refresh::{Rotated, RowRefresh, iso_z, single_flight};
+use super::refresh::{Rotated, iso_z};
 use super::{ErrorKind, OAuthError, env_nonempty, jsecs, jstr, say, scaled};
 use crate::envvars;
 use crate::pool::entry::{AUTH_OAUTH, PoolEntry};
@@ -343,31 +343,18 @@ pub fn exchange_refresh(refresh_token: &str) -> Result<Rotated, OAuthError> {
 
 /// Single-flight refresh of one Codex pool row.
 pub fn refresh_entry(ctx: &PoolContext, entry: &PoolEntry) -> Result<PoolEntry, OAuthError> {
-    single_flight(
+    super::refresh::refresh_tokens_row(
         ctx,
         entry,
-        &RowRefresh {
-            pool_key: ID,
-            needs: &needs_refresh,
-            exchange: &|row| {
-                let rt = row
-                    .refresh_token
-                    .as_deref()
-                    .filter(|s| !s.is_empty())
-                    .ok_or_else(|| {
-                        err(ErrorKind::Terminal, "Codex auth is missing refresh_token.")
-                            .code("codex_auth_missing_refresh_token")
-                            .next(RELOGIN)
-                    })?;
-                exchange_refresh(rt)
-            },
-            write_singleton: &|store, _, row| {
-                super::refresh::write_tokens_singleton(store, ID, row)
-            },
-            quarantine_singleton: &|store, row, e| {
-                super::refresh::quarantine_tokens_singleton(store, ID, row, e)
-            },
+        ID,
+        &needs_refresh,
+        &super::refresh::MissingRefresh {
+            provider: DISPLAY,
+            message: "Codex auth is missing refresh_token.",
+            code: Some("codex_auth_missing_refresh_token"),
+            relogin: RELOGIN,
         },
+        &exchange_refresh,
     )
 }
 

@@ -19,6 +19,14 @@ pub const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
 /// Upper bound for the interval, however often the server says `slow_down`.
 pub const MAX_INTERVAL: Duration = Duration::from_secs(60);
 
+/// The RFC 8628 device-authorization fields absent (or null) from `dc`, in order.
+pub fn missing_fields(dc: &Map<String, Value>) -> Vec<&'static str> {
+    ["device_code", "user_code", "verification_uri", "expires_in"]
+        .into_iter()
+        .filter(|k| dc.get(*k).is_none_or(Value::is_null))
+        .collect()
+}
+
 /// The server's `interval` (seconds; number or string) or the 5 s default; at least 1 s.
 pub fn interval_from(m: &Map<String, Value>) -> Duration {
     super::jsecs(m, "interval")
@@ -193,6 +201,18 @@ pub async fn poll(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn missing_fields_in_order() {
+        let m = json!({"user_code": "U", "expires_in": null})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert_eq!(
+            missing_fields(&m),
+            ["device_code", "verification_uri", "expires_in"]
+        );
+    }
 
     #[test]
     fn interval_defaults_to_five_seconds() {

@@ -35,21 +35,16 @@ pub const REFRESH_SKEW_SECS: f64 = 60.0;
 /// Pool source of a login made by `hermes auth add google-gemini-cli`.
 pub const SOURCE: &str = "manual:google_pkce";
 
-fn env(var: &str) -> Option<String> {
-    std::env::var(var)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
 pub fn token_url() -> String {
-    env(envvars::HERMES_GEMINI_OAUTH_TOKEN_URL).unwrap_or_else(|| TOKEN_URL.into())
+    super::env_nonempty(envvars::HERMES_GEMINI_OAUTH_TOKEN_URL).unwrap_or_else(|| TOKEN_URL.into())
 }
 
 fn client() -> (String, String) {
     (
-        env(envvars::HERMES_GEMINI_CLIENT_ID).unwrap_or_else(|| DEFAULT_CLIENT_ID.into()),
-        env(envvars::HERMES_GEMINI_CLIENT_SECRET).unwrap_or_else(|| DEFAULT_CLIENT_SECRET.into()),
+        super::env_nonempty(envvars::HERMES_GEMINI_CLIENT_ID)
+            .unwrap_or_else(|| DEFAULT_CLIENT_ID.into()),
+        super::env_nonempty(envvars::HERMES_GEMINI_CLIENT_SECRET)
+            .unwrap_or_else(|| DEFAULT_CLIENT_SECRET.into()),
     )
 }
 
@@ -63,7 +58,7 @@ pub fn headless() -> bool {
     pkce::is_remote_session()
         || ["SSH_CONNECTION", envvars::HERMES_HEADLESS]
             .iter()
-            .any(|v| env(v).is_some())
+            .any(|v| super::env_nonempty(v).is_some())
 }
 
 /// One login attempt.
@@ -79,8 +74,8 @@ impl Login {
     pub fn new(redirect_uri: &str) -> Self {
         let pkce = Pkce::new(64);
         let state = pkce::random_urlsafe(32);
-        let base =
-            env(envvars::HERMES_GEMINI_OAUTH_AUTHORIZE_URL).unwrap_or_else(|| AUTHORIZE_URL.into());
+        let base = super::env_nonempty(envvars::HERMES_GEMINI_OAUTH_AUTHORIZE_URL)
+            .unwrap_or_else(|| AUTHORIZE_URL.into());
         let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("client_id", &client().0)
             .append_pair("redirect_uri", redirect_uri)
@@ -130,17 +125,13 @@ fn post_token(form: &[(&str, &str)], timeout: Duration) -> Result<Map<String, Va
         timeout,
     )
     .map_err(|e| FlowError::new(format!("cannot reach the Google token endpoint: {e}")))?;
-    if rep.is_success()
+    if rep.ok()
         && let Some(j) = rep.json()
     {
         return Ok(j);
     }
-    let (code, desc) = rep.oauth_error();
-    let what = match (&code, &desc) {
-        (Some(c), Some(d)) => format!("{c}: {d}"),
-        (Some(c), None) => c.clone(),
-        _ => rep.body_excerpt(),
-    };
+    let code = rep.oauth_error().map(|(c, _)| c);
+    let what = rep.excerpt();
     let mut err = FlowError::new(format!("HTTP {}: {what}", rep.status));
     if let Some(c) = code {
         if c == "invalid_grant" {
@@ -165,8 +156,8 @@ fn email_of(j: &Map<String, Value>, access: &str, timeout: Duration) -> Option<S
         return Some(e);
     }
     // Only ask Google's userinfo endpoint when talking to Google (or when told where).
-    let url = env(envvars::HERMES_GEMINI_OAUTH_USERINFO_URL).or_else(|| {
-        env(envvars::HERMES_GEMINI_OAUTH_TOKEN_URL)
+    let url = super::env_nonempty(envvars::HERMES_GEMINI_OAUTH_USERINFO_URL).or_else(|| {
+        super::env_nonempty(envvars::HERMES_GEMINI_OAUTH_TOKEN_URL)
             .is_none()
             .then(|| USERINFO_URL.to_string())
     })?;
@@ -288,12 +279,17 @@ pub fn save_login(
     t: &Tokens,
     label: &str,
 ) -> Result<usize, PoolError> {
+    // The login does not discover Cloud projects; a new login of the same account keeps the
+    // `<project>|<managed project>` fields a previous one (or the Gemini CLI) stored.
+    let projects = read_creds(&ctx.home)
+        .filter(|old| old.email.is_some() && old.email == t.email)
+        .map_or_else(|| "|".to_string(), |old| old.projects);
     write_creds(
         &ctx.home,
         &Creds {
             access: t.access_token.clone(),
             refresh: t.refresh_token.clone(),
-            projects: "|".into(),
+            projects,
             expires_ms: Some(t.expires_at_ms),
             email: t.email.clone(),
         },
@@ -304,6 +300,22 @@ pub fn save_login(
     e.expires_at_ms = Some(t.expires_at_ms);
     e.base_url = Some(BASE_URL.into());
     pool.add(e)
+}
+
+/// After `auth remove` took `removed` out of the pool: deletes the credential file when it
+/// backs that entry (same refresh token, or no refresh token on the entry). Returns the line
+/// to print, if any.
+pub fn forget_removed(home: &Home, removed: &PoolEntry) -> Option<String> {
+    let c = read_creds(home)?;
+    let rt = removed.refresh_token.as_deref().unwrap_or("");
+    if !rt.is_empty() && rt != c.refresh {
+        return None;
+    }
+    let path = creds_path(home);
+    Some(match std::fs::remove_file(&path) {
+        Ok(()) => "Cleared Hermes Google Gemini OAuth credentials".into(),
+        Err(e) => format!("Could not delete {}: {e}", path.display()),
+    })
 }
 
 /// Pool rule: OAuth entries whose `expires_at_ms` is within 60 s.

@@ -177,6 +177,15 @@ pub async fn send(
     what: &str,
     req: reqwest::RequestBuilder,
 ) -> Result<Reply, OAuthError> {
+    exchange(req).await.map_err(|(phase, why)| {
+        OAuthError::transport(provider, format!("{what} failed{phase}: {why}"))
+    })
+}
+
+/// Sends `req` and reads the reply. A transport failure is `(phase, cause chain)`: the phase is
+/// empty for the request and `" while reading the response"` for the body; a certificate
+/// failure names the fix.
+pub async fn exchange(req: reqwest::RequestBuilder) -> Result<Reply, (&'static str, String)> {
     let resp = req.send().await.map_err(|e| {
         let why = chain(&e);
         let tls = if why.contains("certificate") {
@@ -184,7 +193,7 @@ pub async fn send(
         } else {
             ""
         };
-        OAuthError::transport(provider, format!("{what} failed: {why}{tls}"))
+        ("", format!("{why}{tls}"))
     })?;
     let status = resp.status().as_u16();
     let retry_after = resp
@@ -192,12 +201,10 @@ pub async fn send(
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok());
-    let body = resp.text().await.map_err(|e| {
-        OAuthError::transport(
-            provider,
-            format!("{what} failed while reading the response: {}", chain(&e)),
-        )
-    })?;
+    let body = resp
+        .text()
+        .await
+        .map_err(|e| (" while reading the response", chain(&e)))?;
     Ok(Reply {
         status,
         body,

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use base64::Engine;
 use serde_json::{Map, Value, json};
 
 use super::http::{self, HttpOptions, Reply};
@@ -37,21 +36,10 @@ pub fn portal() -> String {
         .unwrap_or_else(|| DEFAULT_PORTAL.into())
 }
 
-fn random_b64(n: usize) -> String {
-    let mut buf = vec![0u8; n];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut buf)
-        .expect("system randomness");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
-}
-
-/// `(verifier, S256 challenge)`.
+/// `(verifier, S256 challenge)`: a 86-character verifier (64 random bytes).
 pub fn pkce() -> (String, String) {
-    let verifier: String = random_b64(64).chars().take(96).collect();
-    let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
-    (
-        verifier,
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest.as_ref()),
-    )
+    let p = super::pkce::Pkce::new(64);
+    (p.verifier, p.challenge)
 }
 
 /// `expired_in`: an absolute unix-ms deadline when it is larger than now_ms/2, else a TTL (s).
@@ -103,7 +91,7 @@ pub fn login(ctx: &PoolContext, s: &LoginSettings) -> Result<(usize, String), OA
     say("Starting Hermes login via MiniMax (global) OAuth...");
     say(format!("Portal: {portal}"));
     let (verifier, challenge) = pkce();
-    let state = random_b64(16);
+    let state = super::pkce::random_urlsafe(16);
     let tok = super::block_on(async {
         let request_id = uuid::Uuid::new_v4().to_string();
         let reply = http::post_form(
@@ -414,17 +402,15 @@ pub fn refresh_entry(ctx: &PoolContext, entry: &PoolEntry) -> Result<PoolEntry, 
             pool_key: ID,
             needs: &needs_refresh,
             exchange: &|row| {
-                let rt = row
-                    .refresh_token
-                    .as_deref()
-                    .filter(|s| !s.is_empty())
-                    .ok_or_else(|| {
-                        err(
-                            ErrorKind::Terminal,
-                            "MiniMax OAuth credential has no refresh token.",
-                        )
-                        .next(RELOGIN)
-                    })?;
+                let rt = super::refresh::row_refresh_token(
+                    row,
+                    &super::refresh::MissingRefresh {
+                        provider: DISPLAY,
+                        message: "MiniMax OAuth credential has no refresh token.",
+                        code: None,
+                        relogin: RELOGIN,
+                    },
+                )?;
                 exchange_refresh(&portal, rt, now)
             },
             write_singleton: &|store, before, row| {

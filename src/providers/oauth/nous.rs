@@ -1198,10 +1198,7 @@ pub fn login(ctx: &PoolContext, s: &LoginSettings) -> Result<LoginOutcome, OAuth
             .next(RELOGIN));
         }
         let dc = reply.json().unwrap_or_default();
-        let missing: Vec<&str> = ["device_code", "user_code", "verification_uri", "expires_in"]
-            .into_iter()
-            .filter(|k| dc.get(*k).is_none_or(Value::is_null))
-            .collect();
+        let missing = device::missing_fields(&dc);
         if !missing.is_empty() {
             return Err(err(
                 ErrorKind::Protocol,

@@ -158,117 +158,21 @@ pub fn parse_pasted(input: &str) -> Result<Option<Pasted>, FlowError> {
     }))
 }
 
-// ---- browser policy (spec §1.3) ----
+// ---- browser policy (spec §1.3): the shared helpers of `oauth/mod.rs` ----
 
-const REMOTE_VARS: &[&str] = &[
-    "SSH_CLIENT",
-    "SSH_TTY",
-    "CLOUD_SHELL",
-    "CODESPACES",
-    "CODESPACE_NAME",
-    "GITPOD_WORKSPACE_ID",
-    "REPL_ID",
-    "STACKBLITZ",
-];
+pub use super::has_graphical_browser as graphical_browser_available;
+pub use super::{is_remote_session, open_browser};
 
-const CONSOLE_BROWSERS: &[&str] = &[
-    "w3m",
-    "lynx",
-    "links",
-    "links2",
-    "elinks",
-    "www-browser",
-    "browsh",
-];
-
-fn env_set(name: &str) -> bool {
-    std::env::var_os(name).is_some_and(|v| !v.is_empty())
-}
-
-/// An SSH or cloud-IDE session, where a browser on this machine is not the user's.
-pub fn is_remote_session() -> bool {
-    REMOTE_VARS.iter().any(|v| env_set(v))
-}
-
-/// Whether a graphical browser can be opened from here.
-pub fn graphical_browser_available() -> bool {
-    if let Ok(b) = std::env::var("BROWSER") {
-        let first = b.split_whitespace().next().unwrap_or("");
-        let base = std::path::Path::new(first)
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if !first.is_empty() {
-            return !CONSOLE_BROWSERS.contains(&base.as_str());
-        }
-    }
-    if cfg!(target_os = "linux") {
-        return env_set("DISPLAY") || env_set("WAYLAND_DISPLAY");
-    }
-    true
-}
-
-/// Opens `url` in the user's browser (`$BROWSER` honoured); `false` when none could be started.
-pub fn open_browser(url: &str) -> bool {
-    webbrowser::open(url).is_ok()
-}
-
-// ---- HTTP ----
+// ---- HTTP: the shared client and reply of `oauth/http.rs` ----
 
 /// A token-endpoint answer: status and body text.
-#[derive(Debug)]
-pub struct HttpReply {
-    pub status: u16,
-    pub body: String,
-}
-
-impl HttpReply {
-    pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-    /// The body as a JSON object, if it is one.
-    pub fn json(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
-        match serde_json::from_str(&self.body) {
-            Ok(serde_json::Value::Object(m)) => Some(m),
-            _ => None,
-        }
-    }
-    /// `error` / `error_description` of an OAuth error body.
-    pub fn oauth_error(&self) -> (Option<String>, Option<String>) {
-        let j = self.json().unwrap_or_default();
-        let s = |k: &str| j.get(k).and_then(|v| v.as_str()).map(str::to_string);
-        (s("error"), s("error_description"))
-    }
-    /// The body, shortened for an error message.
-    pub fn body_excerpt(&self) -> String {
-        let b = self.body.trim();
-        if b.chars().count() > 300 {
-            format!("{}…", b.chars().take(300).collect::<String>())
-        } else {
-            b.to_string()
-        }
-    }
-}
+pub use super::http::Reply as HttpReply;
 
 /// A request body for [`send`].
 pub enum Body<'a> {
     Form(&'a [(&'a str, &'a str)]),
     Json(&'a serde_json::Value),
     None,
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let t = s.to_string();
-        if !out.contains(&t) {
-            out.push_str(": ");
-            out.push_str(&t);
-        }
-        src = s.source();
-    }
-    out
 }
 
 /// Sends one request and waits for the answer (no redirects followed). `Err` is a transport
@@ -280,13 +184,11 @@ pub fn send(
     headers: &[(&str, &str)],
     timeout: Duration,
 ) -> Result<HttpReply, String> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .build()
-        .map_err(|e| error_chain(&e))?;
+    let opts = super::http::HttpOptions {
+        timeout,
+        ..super::http::HttpOptions::default()
+    };
+    let client = super::http::client("OAuth", &opts).map_err(|e| e.message)?;
     let method = reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
     let mut req = client.request(method, url);
     for (k, v) in headers {
@@ -297,15 +199,10 @@ pub fn send(
         Body::Json(j) => req.json(j),
         Body::None => req,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    rt.block_on(async move {
-        let resp = req.send().await.map_err(|e| error_chain(&e))?;
-        let status = resp.status().as_u16();
-        let body = resp.text().await.map_err(|e| error_chain(&e))?;
-        Ok(HttpReply { status, body })
+    super::block_on(async move {
+        super::http::exchange(req)
+            .await
+            .map_err(|(phase, why)| format!("{}{why}", phase.trim_start()))
     })
 }
 

@@ -22,12 +22,34 @@ pub fn logout_files(home: &crate::home::Home, target: &str) -> bool {
     }
 }
 
-/// Work to do before the stored-state answer: refreshes expiring Anthropic OAuth entries.
-/// Returns a failure to report beside the (kept) login.
+/// Work to do before the stored-state answer: refreshes expiring Anthropic OAuth entries and
+/// an expiring Spotify login (single-flight under the store lock). Returns a failure to report
+/// beside the (kept) login; a refresh Spotify rejects quarantines the login instead, and the
+/// stored state then answers logged out with the reason.
 pub fn refresh_before_status(ctx: &PoolContext, key: &str) -> Result<Option<String>, PoolError> {
     match key {
         "anthropic" => super::anthropic::refresh_expiring(ctx),
+        super::spotify::ID => Ok(spotify_refresh_expiring(ctx)),
         _ => Ok(None),
+    }
+}
+
+/// Refreshes a stored Spotify login whose access token is expired or inside the margin.
+fn spotify_refresh_expiring(ctx: &PoolContext) -> Option<String> {
+    use super::spotify;
+    let store = crate::store::AuthStore::load(&ctx.home).ok()?;
+    let state = store.provider_state(spotify::ID)?;
+    let has_rt = state
+        .get("refresh_token")
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|s| !s.is_empty());
+    if !has_rt || !spotify::needs_refresh(state, ctx.now()) {
+        return None;
+    }
+    match spotify::refresh(ctx, false) {
+        Ok(_) => None,
+        Err(e) if e.relogin_required => None,
+        Err(e) => Some(e.message),
     }
 }
 

@@ -22,20 +22,13 @@ pub const REFRESH_SKEW_SECS: f64 = 120.0;
 /// Error code of a refresh that never reached the server (the login is kept).
 pub const TRANSPORT: &str = "qwen_refresh_unreachable";
 
-fn env(var: &str) -> Option<String> {
-    std::env::var(var)
-        .ok()
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-}
-
 pub fn token_url() -> String {
-    env(envvars::HERMES_QWEN_OAUTH_TOKEN_URL).unwrap_or_else(|| TOKEN_URL.into())
+    super::env_nonempty(envvars::HERMES_QWEN_OAUTH_TOKEN_URL).unwrap_or_else(|| TOKEN_URL.into())
 }
 
 /// Inference base URL (`resource_url` in the file is ignored, as in the reference).
 pub fn base_url() -> String {
-    env(envvars::HERMES_QWEN_BASE_URL).unwrap_or_else(|| BASE_URL.into())
+    super::env_nonempty(envvars::HERMES_QWEN_BASE_URL).unwrap_or_else(|| BASE_URL.into())
 }
 
 /// `~/.qwen/oauth_creds.json`.
@@ -156,14 +149,14 @@ pub fn refresh_creds(
     if rep.status >= 400 {
         return Err(FlowError::new(format!(
             "Qwen OAuth refresh failed. Re-run 'qwen auth qwen-oauth'. Response: {}",
-            rep.body_excerpt()
+            rep.excerpt()
         ))
         .code("qwen_refresh_rejected"));
     }
     let Some(j) = rep.json() else {
         return Err(FlowError::new(format!(
             "Qwen OAuth refresh returned invalid JSON: {}",
-            rep.body_excerpt()
+            rep.excerpt()
         )));
     };
     let Some(new_at) = str_field(&j, "access_token") else {

@@ -150,6 +150,64 @@ fn put_row(store: &mut AuthStore, key: &str, row: &PoolEntry) {
     store.set_pool_entries(key, rows);
 }
 
+/// The terminal error of a row that has no refresh token: only a new login helps.
+pub struct MissingRefresh<'a> {
+    /// Display name of the provider (the error's provider).
+    pub provider: &'a str,
+    pub message: &'a str,
+    pub code: Option<&'a str>,
+    /// The login command to run next.
+    pub relogin: &'a str,
+}
+
+/// The row's refresh token, or `missing` as a terminal relogin error.
+pub fn row_refresh_token<'r>(
+    row: &'r PoolEntry,
+    missing: &MissingRefresh<'_>,
+) -> Result<&'r str, OAuthError> {
+    row.refresh_token
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            let e = OAuthError::new(
+                missing.provider,
+                super::ErrorKind::Terminal,
+                missing.message,
+            )
+            .next(missing.relogin);
+            match missing.code {
+                Some(c) => e.code(c),
+                None => e,
+            }
+        })
+}
+
+/// Single-flight refresh of a row of a provider whose singleton (`providers.<pool_key>`) keeps a
+/// `tokens` object (Codex, xAI): the row's refresh token goes to `exchange`; the rotated tokens
+/// (or a quarantine) also reach the singleton when the row shares its grant.
+pub fn refresh_tokens_row(
+    ctx: &PoolContext,
+    entry: &PoolEntry,
+    pool_key: &str,
+    needs: &dyn Fn(&PoolEntry, f64) -> bool,
+    missing: &MissingRefresh<'_>,
+    exchange: &dyn Fn(&str) -> Result<Rotated, OAuthError>,
+) -> Result<PoolEntry, OAuthError> {
+    single_flight(
+        ctx,
+        entry,
+        &RowRefresh {
+            pool_key,
+            needs,
+            exchange: &|row| exchange(row_refresh_token(row, missing)?),
+            write_singleton: &|store, _, row| write_tokens_singleton(store, pool_key, row),
+            quarantine_singleton: &|store, row, e| {
+                quarantine_tokens_singleton(store, pool_key, row, e)
+            },
+        },
+    )
+}
+
 /// Refreshes one pool row single-flight (see the module docs) and returns it as persisted.
 pub fn single_flight(
     ctx: &PoolContext,

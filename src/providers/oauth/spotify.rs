@@ -184,9 +184,9 @@ fn token_post(
         timeout,
     )?;
     if rep.status >= 400 {
-        return Ok(Err((rep.status, rep.body_excerpt())));
+        return Ok(Err((rep.status, rep.excerpt())));
     }
-    Ok(rep.json().ok_or((rep.status, rep.body_excerpt())))
+    Ok(rep.json().ok_or((rep.status, rep.excerpt())))
 }
 
 /// Exchanges the code (public client, no secret).

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::http::{self, HttpOptions};
-use super::refresh::{Rotated, RowRefresh, iso_z, single_flight};
+use super::refresh::{Rotated, iso_z};
 use super::{BrowserPolicy, ErrorKind, OAuthError, device, env_nonempty, jsecs, jstr, say};
 use crate::envvars;
 use crate::pool::entry::{AUTH_OAUTH, PoolEntry};
@@ -162,10 +162,7 @@ pub fn login(ctx: &PoolContext, s: &LoginSettings) -> Result<(usize, String), OA
             .next(RELOGIN));
         }
         let dc = reply.json().unwrap_or_default();
-        let missing: Vec<&str> = ["device_code", "user_code", "verification_uri", "expires_in"]
-            .into_iter()
-            .filter(|k| dc.get(*k).is_none_or(Value::is_null))
-            .collect();
+        let missing = device::missing_fields(&dc);
         if !missing.is_empty() {
             return Err(err(
                 ErrorKind::Protocol,
@@ -316,34 +313,18 @@ pub fn exchange_refresh(refresh_token: &str) -> Result<Rotated, OAuthError> {
 
 /// Single-flight refresh of one xAI pool row.
 pub fn refresh_entry(ctx: &PoolContext, entry: &PoolEntry) -> Result<PoolEntry, OAuthError> {
-    single_flight(
+    super::refresh::refresh_tokens_row(
         ctx,
         entry,
-        &RowRefresh {
-            pool_key: ID,
-            needs: &needs_refresh,
-            exchange: &|row| {
-                let rt = row
-                    .refresh_token
-                    .as_deref()
-                    .filter(|s| !s.is_empty())
-                    .ok_or_else(|| {
-                        err(
-                            ErrorKind::Terminal,
-                            "xAI OAuth credential has no refresh token.",
-                        )
-                        .code("xai_auth_missing_refresh_token")
-                        .next(RELOGIN)
-                    })?;
-                exchange_refresh(rt)
-            },
-            write_singleton: &|store, _, row| {
-                super::refresh::write_tokens_singleton(store, ID, row)
-            },
-            quarantine_singleton: &|store, row, e| {
-                super::refresh::quarantine_tokens_singleton(store, ID, row, e)
-            },
+        ID,
+        &needs_refresh,
+        &super::refresh::MissingRefresh {
+            provider: DISPLAY,
+            message: "xAI OAuth credential has no refresh token.",
+            code: Some("xai_auth_missing_refresh_token"),
+            relogin: RELOGIN,
         },
+        &exchange_refresh,
     )
 }
 
