@@ -117,38 +117,9 @@ fn opt_epoch(v: Option<&Value>) -> Option<f64> {
 }
 
 impl PoolEntry {
-    /// A new manual-style entry with every status field empty.
-    pub fn new(label: &str, auth_type: &str, source: &str) -> Self {
+    /// An entry with every field empty (no id yet).
+    fn blank() -> Self {
         Self {
-            id: new_id(),
-            label: label.to_string(),
-            auth_type: auth_type.to_string(),
-            priority: 0,
-            source: source.to_string(),
-            access_token: None,
-            refresh_token: None,
-            last_status: None,
-            last_status_at: None,
-            last_error_code: None,
-            last_error_reason: None,
-            last_error_message: None,
-            last_error_reset_at: None,
-            base_url: None,
-            expires_at: None,
-            expires_at_ms: None,
-            last_refresh: None,
-            inference_base_url: None,
-            agent_key: None,
-            agent_key_expires_at: None,
-            request_count: 0,
-            extra: Map::new(),
-        }
-    }
-
-    /// Reads a stored entry leniently, as the reference does (defaults for missing fields).
-    /// One pass over the stored keys (a lookup per field made `auth list` slow on big pools).
-    pub fn from_map(pool_key: &str, m: &Map<String, Value>) -> Self {
-        let mut e = Self {
             id: String::new(),
             label: String::new(),
             auth_type: String::new(),
@@ -171,7 +142,24 @@ impl PoolEntry {
             agent_key_expires_at: None,
             request_count: 0,
             extra: Map::new(),
-        };
+        }
+    }
+
+    /// A new manual-style entry with every status field empty.
+    pub fn new(label: &str, auth_type: &str, source: &str) -> Self {
+        Self {
+            id: new_id(),
+            label: label.to_string(),
+            auth_type: auth_type.to_string(),
+            source: source.to_string(),
+            ..Self::blank()
+        }
+    }
+
+    /// Reads a stored entry leniently, as the reference does (defaults for missing fields).
+    /// One pass over the stored keys (a lookup per field made `auth list` slow on big pools).
+    pub fn from_map(pool_key: &str, m: &Map<String, Value>) -> Self {
+        let mut e = Self::blank();
         for (k, raw) in m {
             let v = Some(raw);
             match k.as_str() {

@@ -347,6 +347,14 @@ fn read_json(path: &std::path::Path) -> Option<Map<String, Value>> {
     }
 }
 
+/// A singleton login's label: the stored one, else the token's email claim, else `default`.
+fn singleton_label(state: &Map<String, Value>, access_token: &str, default: &str) -> String {
+    str_of(state, "label")
+        .map(str::to_string)
+        .or_else(|| crate::jwt::label(access_token))
+        .unwrap_or_else(|| default.to_string())
+}
+
 fn seed_singletons(
     entries: &mut Vec<PoolEntry>,
     key: &str,
@@ -439,10 +447,11 @@ fn seed_singletons(
                 entries.retain(|e| e.source != "device_code" && e.source != "manual:device_code");
                 return entries.len() != before;
             }
-            let label = str_of(state, "label")
-                .map(str::to_string)
-                .or_else(|| str_of(state, "access_token").and_then(crate::jwt::label))
-                .unwrap_or_else(|| "device_code".into());
+            let label = singleton_label(
+                state,
+                str_of(state, "access_token").unwrap_or(""),
+                "device_code",
+            );
             let mut payload = Map::new();
             payload.insert("auth_type".into(), json!(AUTH_OAUTH));
             for k in [
@@ -488,10 +497,7 @@ fn seed_singletons(
             } else {
                 "https://api.x.ai/v1"
             };
-            let label = str_of(state, "label")
-                .map(str::to_string)
-                .or_else(|| crate::jwt::label(at))
-                .unwrap_or_else(|| "device_code".into());
+            let label = singleton_label(state, at, "device_code");
             let payload = obj(&[
                 ("auth_type", json!(AUTH_OAUTH)),
                 ("access_token", json!(at)),
@@ -518,10 +524,7 @@ fn seed_singletons(
             let expires_ms = str_of(state, "expires_at")
                 .and_then(crate::timefmt::parse_iso)
                 .map(|s| (s * 1000.0) as i64);
-            let label = str_of(state, "label")
-                .map(str::to_string)
-                .or_else(|| crate::jwt::label(at))
-                .unwrap_or_else(|| "oauth".into());
+            let label = singleton_label(state, at, "oauth");
             let payload = obj(&[
                 ("auth_type", json!(AUTH_OAUTH)),
                 ("access_token", json!(at)),
